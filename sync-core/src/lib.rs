@@ -1,0 +1,27 @@
+//! `sync-core`: everything the phones and the server must agree on.
+//!
+//! - [`ids`], [`time`]: identifier newtypes and the contract's time formats;
+//! - [`hlc`]: the hybrid logical clock that stamps every write;
+//! - [`collection`]: the synced collections and every field's specification;
+//! - [`wire`]: the JSON bodies of push, pull and the error envelope;
+//! - [`validate`]: field validation and normalisation (phone and server alike);
+//! - [`merge`]: per-field last-writer-wins, conflict detection, the state join;
+//! - [`workflow`]: the hazard workflow table and its verdicts;
+//! - `replica` and `sync` (feature `replica`): the phone's SQLite replica, its outbox and the
+//!   sync engine that drives a [`Transport`](crate::sync::Transport).
+//!
+//! Nothing here panics on bad input: every fallible call returns a `Result`.
+
+pub mod collection;
+pub mod hlc;
+pub mod ids;
+pub mod merge;
+pub mod time;
+pub mod validate;
+pub mod wire;
+pub mod workflow;
+
+pub use collection::Collection;
+pub use hlc::{Hlc, HlcClock};
+pub use ids::{AreaId, ConflictId, DeviceId, GridId, MutationId, RecordId, UserId};
+pub use time::{Date, Timestamp};
