@@ -7,14 +7,18 @@
 //! - [`validate`]: field validation and normalisation (phone and server alike);
 //! - [`merge`]: per-field last-writer-wins, conflict detection, the state join;
 //! - [`workflow`]: the hazard workflow table and its verdicts;
+//! - [`ingest`]: the server's push rules over a storage trait (the server and the test hub run
+//!   the same code); [`cursor`]: the gap-free per-grid pull cursor;
 //! - `replica` and `sync` (feature `replica`): the phone's SQLite replica, its outbox and the
 //!   sync engine that drives a [`Transport`](crate::sync::Transport).
 //!
 //! Nothing here panics on bad input: every fallible call returns a `Result`.
 
 pub mod collection;
+pub mod cursor;
 pub mod hlc;
 pub mod ids;
+pub mod ingest;
 pub mod merge;
 pub mod time;
 pub mod validate;

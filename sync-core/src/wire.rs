@@ -5,7 +5,8 @@
 //! Additions beyond the contract (allowed: "more is welcome"): a pull response also carries
 //! `server_hlc` and `scope` (the grids the caller may hold — the phone purges the others), and
 //! a `duplicate` result for a mutation the server had rejected repeats the original `reason`,
-//! so a phone that lost the first response still learns why.
+//! so a phone that lost the first response still learns why. A push may carry the phone's
+//! `pending_count` and `app_version` for the devices view.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -26,6 +27,12 @@ pub type Fields = Map<String, Value>;
 pub struct PushRequest {
     pub device_id: DeviceId,
     pub mutations: Vec<Mutation>,
+    /// Addition: how many mutations the phone still holds (shown to supervisors).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_count: Option<u64>,
+    /// Addition: the phone app's version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_version: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
