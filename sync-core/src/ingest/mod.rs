@@ -19,6 +19,8 @@
 //! conflict resolutions) order after everything it has seen.
 
 pub mod memory;
+#[cfg(test)]
+mod tests;
 
 use serde_json::Value;
 
