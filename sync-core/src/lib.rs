@@ -16,10 +16,12 @@
 
 pub mod collection;
 pub mod cursor;
+pub mod export;
 pub mod hlc;
 pub mod ids;
 pub mod ingest;
 pub mod merge;
+pub mod model;
 pub mod time;
 pub mod validate;
 pub mod wire;
