@@ -1,0 +1,32 @@
+//! `grid-server`: the backend and system of record of the grid system (REST API, sync
+//! endpoint) over SQLite or PostgreSQL.
+//!
+//! Module map:
+//! - [`cli`], [`config`], [`telemetry`]: the binary's commands, settings and logging;
+//! - [`app`], [`state`], [`routes`], [`middleware`], [`extractors`]: the HTTP server;
+//! - [`error`]: the one error type and its envelope;
+//! - [`db`]: connections, pool, transactions, schema, migrations, dialect-specific SQL;
+//! - [`auth`]: password hashing, token keys;
+//! - [`metrics`]: Prometheus metrics;
+//! - [`demo`]: the demo city seed;
+//! - `testing` (feature `test-support`): the integration-test harness.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod extractors;
+pub mod metrics;
+pub mod middleware;
+pub mod routes;
+pub mod state;
+pub mod telemetry;
+#[cfg(feature = "test-support")]
+pub mod testing;
+
+pub use app::{build_app, run};
+pub use error::{AppError, AppResult, ErrorKind};
+pub use state::AppState;

@@ -1,0 +1,20 @@
+//! HTTP routes. Handlers are thin: parse, call the db layer through `AppState::pool`,
+//! answer JSON or an `AppError`.
+//!
+//! To add an API area, write `routes/<area>.rs` with `pub fn configure(cfg: &mut
+//! web::ServiceConfig)` registering its resources relative to `/api/v1` (e.g.
+//! `web::resource("/auth/login")`), and call it from [`api_v1`].
+//!
+//! Register with `cfg.service(web::resource(path).route(web::post().to(h)))`, not
+//! `cfg.route(path, web::post().to(h))`: the latter puts the method guard on the resource
+//! itself, so a wrong method falls through to 404 instead of 405 with an `Allow` header.
+
+use actix_web::web;
+
+pub mod ops;
+
+/// Everything under `/api/v1`.
+pub fn api_v1(cfg: &mut web::ServiceConfig) {
+    // Mounted by later modules: auth, admin (areas, users, devices), sync, supervisor API.
+    let _ = cfg;
+}
