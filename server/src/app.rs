@@ -35,6 +35,23 @@ pub fn build_app(
         InitError = (),
     >,
 > {
+    build_app_with(state, routes::api_v1)
+}
+
+/// [`build_app`] with `api` configuring the `/api/v1` scope instead of
+/// [`routes::api_v1`] (tests mount probe routes next to the real ones this way).
+pub fn build_app_with(
+    state: AppState,
+    api: fn(&mut web::ServiceConfig),
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
     let json_limit = state.config.json_limit;
     App::new()
         .app_data(web::Data::new(state))
@@ -46,7 +63,7 @@ pub fn build_app(
         .wrap(from_fn(middleware::error_envelope))
         .wrap(from_fn(middleware::observe))
         .configure(routes::ops::configure)
-        .service(web::scope("/api/v1").configure(routes::api_v1))
+        .service(web::scope("/api/v1").configure(api))
         .default_service(web::to(not_found))
 }
 

@@ -27,6 +27,6 @@ pub mod telemetry;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
-pub use app::{build_app, run};
+pub use app::{build_app, build_app_with, run};
 pub use error::{AppError, AppResult, ErrorKind};
 pub use state::AppState;
