@@ -4,8 +4,8 @@
 //! - JSON body: syntax errors, truncated bodies and nesting deeper than serde_json's
 //!   recursion limit (128) → 400 `malformed_json`; well-formed JSON of the wrong shape or
 //!   with invalid values (wrong type, unknown enum value, missing field) → 422
-//!   `invalid_value`; too large → 413; a `Content-Type` that is not JSON → 415 (a missing
-//!   one is accepted).
+//!   `invalid_value`; too large → 413; a missing `Content-Type` or one that is not JSON
+//!   (`application/json`, `application/*+json`) → 415 `unsupported_media_type`.
 //! - Path parameters that do not parse (e.g. a malformed UUID) → 404: no such resource.
 //! - Query strings that do not parse → 400 `bad_request`.
 //!
@@ -24,7 +24,6 @@ pub const DEFAULT_JSON_LIMIT: usize = 4 * 1024 * 1024;
 pub fn json_config(limit: usize) -> web::JsonConfig {
     web::JsonConfig::default()
         .limit(limit)
-        .content_type_required(false)
         .error_handler(|err, _req| json_error(err).into())
 }
 
