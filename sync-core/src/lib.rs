@@ -22,6 +22,10 @@ pub mod ids;
 pub mod ingest;
 pub mod merge;
 pub mod model;
+#[cfg(feature = "replica")]
+pub mod replica;
+#[cfg(feature = "replica")]
+pub mod sync;
 pub mod time;
 pub mod validate;
 pub mod wire;

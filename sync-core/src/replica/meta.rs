@@ -1,0 +1,128 @@
+//! The `meta` key/value table: the device id (generated once, at first open), the session, the
+//! clock state, the `seq` counter, the pull cursor and the last sync's time and error.
+//!
+//! The clock state and the `seq` counter are read and written inside each write transaction,
+//! so they advance exactly with the outbox (a rolled-back write consumes neither).
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::error::{ReplicaError, Result};
+use super::Session;
+use crate::hlc::HlcClock;
+use crate::ids::{DeviceId, GridId, UserId};
+use crate::time::Timestamp;
+use crate::workflow::Role;
+
+pub(crate) fn get(conn: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
+        .optional()?)
+}
+
+pub(crate) fn set(conn: &Connection, key: &str, value: &str) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute(params![key, value])?;
+    Ok(())
+}
+
+pub(crate) fn delete(conn: &Connection, key: &str) -> Result<()> {
+    conn.prepare_cached("DELETE FROM meta WHERE key = ?1")?
+        .execute([key])?;
+    Ok(())
+}
+
+fn corrupt(what: &str) -> ReplicaError {
+    ReplicaError::Corrupt(format!("meta {what} is unreadable"))
+}
+
+/// The device id, generated and stored at the first open.
+pub(crate) fn device_id(
+    conn: &mut Connection,
+    fresh: impl FnOnce() -> DeviceId,
+) -> Result<DeviceId> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let id = match get(&tx, "device_id")? {
+        Some(s) => s.parse().map_err(|_| corrupt("device_id"))?,
+        None => {
+            let id = fresh();
+            set(&tx, "device_id", &id.to_string())?;
+            id
+        }
+    };
+    tx.commit()?;
+    Ok(id)
+}
+
+pub(crate) fn load_session(conn: &Connection) -> Result<Session> {
+    let user_id = get(conn, "user_id")?
+        .map(|s| s.parse::<UserId>().map_err(|_| corrupt("user_id")))
+        .transpose()?;
+    let role = get(conn, "role")?
+        .map(|s| s.parse::<Role>().map_err(|_| corrupt("role")))
+        .transpose()?
+        .unwrap_or(Role::Worker);
+    let grid_ids = get(conn, "grid_ids")?
+        .map(|s| serde_json::from_str::<Vec<GridId>>(&s))
+        .transpose()?
+        .unwrap_or_default();
+    Ok(Session {
+        user_id,
+        role,
+        grid_ids,
+    })
+}
+
+pub(crate) fn save_session(conn: &Connection, session: &Session) -> Result<()> {
+    match session.user_id {
+        Some(u) => set(conn, "user_id", &u.to_string())?,
+        None => delete(conn, "user_id")?,
+    }
+    set(conn, "role", session.role.as_str())?;
+    save_grids(conn, &session.grid_ids)
+}
+
+pub(crate) fn save_grids(conn: &Connection, grids: &[GridId]) -> Result<()> {
+    set(conn, "grid_ids", &serde_json::to_string(grids)?)
+}
+
+/// The counters a write advances: the last `seq` given out and the clock state.
+pub(crate) struct Counters {
+    pub last_seq: u64,
+    pub clock: HlcClock,
+}
+
+/// Stored as one row, `"LAST_SEQ WALL COUNTER"`, so a write reads and writes it once.
+pub(crate) fn counters(conn: &Connection, device: DeviceId) -> Result<Counters> {
+    let node = device.to_string();
+    let Some(text) = get(conn, "counters")? else {
+        return Ok(Counters {
+            last_seq: 0,
+            clock: HlcClock::new(node),
+        });
+    };
+    let mut parts = text.split(' ').map(str::parse::<u64>);
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(Ok(seq)), Some(Ok(wall)), Some(Ok(counter))) => Ok(Counters {
+            last_seq: seq,
+            clock: HlcClock::restore(node, wall, u32::try_from(counter).unwrap_or(u32::MAX)),
+        }),
+        _ => Err(corrupt("counters")),
+    }
+}
+
+pub(crate) fn save_counters(conn: &Connection, c: &Counters) -> Result<()> {
+    let (wall, counter) = c.clock.state();
+    set(
+        conn,
+        "counters",
+        &format!("{} {wall} {counter}", c.last_seq),
+    )
+}
+
+pub(crate) fn time(conn: &Connection, key: &str) -> Result<Option<Timestamp>> {
+    Ok(get(conn, key)?.and_then(|s| Timestamp::parse(&s)))
+}
