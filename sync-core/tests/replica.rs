@@ -150,7 +150,7 @@ fn households_add_edit_delete_and_list() {
     assert_eq!(r.status().unwrap().pending, 5);
     let exported = r.export().unwrap();
     assert_eq!(exported["households"].as_array().unwrap().len(), 2);
-    assert_eq!(exported["households"][0]["deleted"].is_boolean(), true);
+    assert!(exported["households"][0]["deleted"].is_boolean());
 }
 
 #[test]

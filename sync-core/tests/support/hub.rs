@@ -134,13 +134,12 @@ impl Hub {
         let outcome = match self.oracle.clone() {
             None => {
                 let last = tx.last_seq(caller.device).unwrap_or(0);
-                ingest(&mut tx, &caller, request, now, &mut clock).map(|r| {
+                ingest(&mut tx, &caller, request, now, &mut clock).inspect(|r| {
                     for (m, r) in request.mutations.iter().zip(&r.results) {
                         if m.seq > last {
                             processed.push(processed_of(m, r));
                         }
                     }
-                    r
                 })
             }
             Some(oracle) => {
