@@ -65,6 +65,8 @@ pub struct Hub {
     pub oracle: Option<Rc<RefCell<Oracle>>>,
     pub pushes: u64,
     pub pulls: u64,
+    /// Phones opened against this hub (test bookkeeping for id streams).
+    pub opens: u64,
 }
 
 impl Hub {
@@ -79,6 +81,7 @@ impl Hub {
             oracle: None,
             pushes: 0,
             pulls: 0,
+            opens: 0,
         }
     }
 

@@ -134,3 +134,88 @@ pub fn user(n: u128) -> UserId {
         0x0193_0000_0000_7000_8000_0000_0001_0000 + n,
     ))
 }
+
+/// Records what a transport was asked (push requests, pull cursors).
+pub struct Recorder<T> {
+    pub inner: T,
+    pub pushes: Vec<sync_core::wire::PushRequest>,
+    pub pulls: Vec<Option<String>>,
+}
+
+impl<T> Recorder<T> {
+    pub fn new(inner: T) -> Self {
+        Self {
+            inner,
+            pushes: Vec::new(),
+            pulls: Vec::new(),
+        }
+    }
+}
+
+impl<T: sync_core::sync::Transport> sync_core::sync::Transport for Recorder<T> {
+    fn push(
+        &mut self,
+        request: &sync_core::wire::PushRequest,
+    ) -> Result<sync_core::wire::PushResponse, sync_core::sync::TransportError> {
+        self.pushes.push(request.clone());
+        self.inner.push(request)
+    }
+    fn pull(
+        &mut self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<sync_core::wire::PullResponse, sync_core::sync::TransportError> {
+        self.pulls.push(cursor.map(str::to_owned));
+        self.inner.pull(cursor, limit)
+    }
+}
+
+/// A small world: a hub with grids g1 and g2, worker 1 on g1, worker 2 on g1 and g2, a
+/// supervisor; phones are opened in a temporary directory.
+pub struct World {
+    pub dir: tempfile::TempDir,
+    pub time: SimTime,
+    pub hub: Rc<RefCell<Hub>>,
+    pub g1: GridId,
+    pub g2: GridId,
+    pub w1: UserId,
+    pub w2: UserId,
+    pub sup: UserId,
+}
+
+impl World {
+    pub fn new() -> Self {
+        let time = SimTime::new(T0);
+        let (hub, grids) = hub_with_grids(&time, 2);
+        let (g1, g2) = (grids[0], grids[1]);
+        let (w1, w2, sup) = (user(1), user(2), user(3));
+        {
+            let mut h = hub.borrow_mut();
+            h.add_user(w1, Role::Worker, &[g1]);
+            h.add_user(w2, Role::Worker, &[g1, g2]);
+            h.add_user(sup, Role::Supervisor, &[]);
+        }
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            time,
+            hub,
+            g1,
+            g2,
+            w1,
+            w2,
+            sup,
+        }
+    }
+
+    pub fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(format!("{name}.db"))
+    }
+
+    /// Open (or reopen) the phone stored under `name`.
+    pub fn phone(&self, name: &str, user: UserId, skew: i64) -> Phone {
+        let seed = name
+            .bytes()
+            .fold(7u64, |a, b| a.wrapping_mul(31).wrapping_add(u64::from(b)));
+        Phone::open(&self.hub, &self.path(name), user, skew, seed)
+    }
+}
