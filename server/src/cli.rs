@@ -26,7 +26,11 @@ use crate::state::AppState;
 
 /// `grid-server`.
 #[derive(Debug, Parser)]
-#[command(name = "grid-server", version, about = "The grid backend: REST API and sync server")]
+#[command(
+    name = "grid-server",
+    version,
+    about = "The grid backend: REST API and sync server"
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -252,9 +256,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             db::redact_url(&url)
         ))
     })?;
-    let applied = pool
-        .run(|conn| migrations::run_pending(conn))
-        .await?;
+    let applied = pool.run(migrations::run_pending).await?;
     tracing::info!(
         backend = pool.backend().as_str(),
         database = %db::redact_url(&url),
@@ -269,8 +271,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
 
-    let listener = TcpListener::bind(&args.bind)
-        .with_context(|| format!("cannot listen on {}", args.bind))?;
+    let listener =
+        TcpListener::bind(&args.bind).with_context(|| format!("cannot listen on {}", args.bind))?;
     let local = listener.local_addr()?;
     let state = AppState::new(pool, config, JwtKeys::from_secret(&secret))?;
     tracing::info!(address = %local, "listening");

@@ -100,8 +100,9 @@ fn load_or_create_secret_file(path: &Path) -> anyhow::Result<Vec<u8>> {
             Ok(encoded.into_bytes())
         }
         // Another process created it first: use theirs.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_secret_file(path)?
-            .ok_or_else(|| anyhow::anyhow!("{} is empty", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            read_secret_file(path)?.ok_or_else(|| anyhow::anyhow!("{} is empty", path.display()))
+        }
         Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
     }
 }
@@ -112,7 +113,10 @@ fn read_secret_file(path: &Path) -> anyhow::Result<Option<Vec<u8>>> {
             warn_if_readable_by_others(path);
             let secret = content.trim();
             if secret.is_empty() {
-                anyhow::bail!("{} is empty; delete it to generate a new secret", path.display());
+                anyhow::bail!(
+                    "{} is empty; delete it to generate a new secret",
+                    path.display()
+                );
             }
             Ok(Some(secret.as_bytes().to_vec()))
         }

@@ -68,7 +68,11 @@ impl DemoSeed {
             "Demo city seeded ({} households). Passwords are shown only now:",
             self.households
         );
-        let _ = writeln!(out, "  {:<16} {:<11} {:<14} grids", "username", "role", "password");
+        let _ = writeln!(
+            out,
+            "  {:<16} {:<11} {:<14} grids",
+            "username", "role", "password"
+        );
         for a in &self.accounts {
             let grids = if a.grid_ids.is_empty() {
                 "-".to_owned()
@@ -126,16 +130,32 @@ const COMMUNITIES: [(&str, &str, [GridPlan; 2]); 2] = [
         "山西路社区",
         "320106002001",
         [
-            GridPlan { name: "山西路社区第一网格", code: "320106002001-01", road: "山西路" },
-            GridPlan { name: "山西路社区第二网格", code: "320106002001-02", road: "湖北路" },
+            GridPlan {
+                name: "山西路社区第一网格",
+                code: "320106002001-01",
+                road: "山西路",
+            },
+            GridPlan {
+                name: "山西路社区第二网格",
+                code: "320106002001-02",
+                road: "湖北路",
+            },
         ],
     ),
     (
         "青岛路社区",
         "320106002002",
         [
-            GridPlan { name: "青岛路社区第一网格", code: "320106002002-01", road: "青岛路" },
-            GridPlan { name: "青岛路社区第二网格", code: "320106002002-02", road: "上海路" },
+            GridPlan {
+                name: "青岛路社区第一网格",
+                code: "320106002002-01",
+                road: "青岛路",
+            },
+            GridPlan {
+                name: "青岛路社区第二网格",
+                code: "320106002002-02",
+                road: "上海路",
+            },
         ],
     ),
 ];
@@ -166,7 +186,13 @@ fn seed(
         )?;
         community_ids.push(community.id.clone());
         for plan in grid_plans {
-            let grid = insert_area(conn, plan.name, Some(plan.code), AreaLevel::Grid, Some(&community.id))?;
+            let grid = insert_area(
+                conn,
+                plan.name,
+                Some(plan.code),
+                AreaLevel::Grid,
+                Some(&community.id),
+            )?;
             for i in 0..HOUSEHOLDS_PER_GRID {
                 create_on_server(conn, &grid.id, household(plan.road, grids.len(), i))?;
                 households += 1;
@@ -185,7 +211,10 @@ fn seed(
             .collect();
         account.area_id = match account.area_id.as_deref() {
             Some("street") => Some(street.id.clone()),
-            Some(idx) => idx.parse::<usize>().ok().and_then(|i| community_ids.get(i).cloned()),
+            Some(idx) => idx
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| community_ids.get(i).cloned()),
             None => None,
         };
     }
@@ -229,16 +258,58 @@ fn planned_accounts() -> Vec<DemoAccount> {
     };
     vec![
         account("admin", Role::Admin, "系统管理员", &[], None, None),
-        account("street_sup", Role::Supervisor, "王建国", &[], Some("street"), None),
-        account("shanxi_sup", Role::Supervisor, "李秀英", &[], Some("0"), None),
-        account("qingdao_sup", Role::Supervisor, "张伟", &[], Some("1"), None),
+        account(
+            "street_sup",
+            Role::Supervisor,
+            "王建国",
+            &[],
+            Some("street"),
+            None,
+        ),
+        account(
+            "shanxi_sup",
+            Role::Supervisor,
+            "李秀英",
+            &[],
+            Some("0"),
+            None,
+        ),
+        account(
+            "qingdao_sup",
+            Role::Supervisor,
+            "张伟",
+            &[],
+            Some("1"),
+            None,
+        ),
         account("worker1", Role::Worker, "刘洋", &["0"], None, None),
         account("worker2", Role::Worker, "陈静", &["1"], None, None),
         account("worker3", Role::Worker, "杨帆", &["2"], None, None),
         account("worker4", Role::Worker, "赵磊", &["3", "2"], None, None),
-        account("chengguan", Role::Department, "城管执法中队", &[], None, Some("城管")),
-        account("xiaofang", Role::Department, "消防救援站", &[], None, Some("消防")),
-        account("ranqi", Role::Department, "燃气公司", &[], None, Some("燃气")),
+        account(
+            "chengguan",
+            Role::Department,
+            "城管执法中队",
+            &[],
+            None,
+            Some("城管"),
+        ),
+        account(
+            "xiaofang",
+            Role::Department,
+            "消防救援站",
+            &[],
+            None,
+            Some("消防"),
+        ),
+        account(
+            "ranqi",
+            Role::Department,
+            "燃气公司",
+            &[],
+            None,
+            Some("燃气"),
+        ),
     ]
 }
 

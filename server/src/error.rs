@@ -289,8 +289,12 @@ impl ResponseError for AppError {
         if status.is_server_error() {
             // Only here does the cause meet the log; the client gets the generic message.
             match &self.cause {
-                Some(cause) => tracing::error!(code = self.code(), error = %format!("{cause:#}"), "request failed"),
-                None => tracing::error!(code = self.code(), message = %self.message, "request failed"),
+                Some(cause) => {
+                    tracing::error!(code = self.code(), error = %format!("{cause:#}"), "request failed")
+                }
+                None => {
+                    tracing::error!(code = self.code(), message = %self.message, "request failed")
+                }
             }
         } else if let Some(cause) = &self.cause {
             tracing::debug!(code = self.code(), error = %format!("{cause:#}"), "request refused");
@@ -371,7 +375,10 @@ mod tests {
 
     #[test]
     fn diesel_errors_map() {
-        assert_eq!(AppError::from(diesel::result::Error::NotFound).kind(), ErrorKind::NotFound);
+        assert_eq!(
+            AppError::from(diesel::result::Error::NotFound).kind(),
+            ErrorKind::NotFound
+        );
         assert_eq!(
             AppError::from(diesel::result::Error::RollbackTransaction).kind(),
             ErrorKind::Internal
@@ -380,10 +387,15 @@ mod tests {
 
     #[test]
     fn every_status_maps_to_a_kind_with_that_status() {
-        for code in [400u16, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500, 503] {
+        for code in [
+            400u16, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500, 503,
+        ] {
             let status = StatusCode::from_u16(code).unwrap();
             assert_eq!(ErrorKind::from_status(status).status(), status);
         }
-        assert_eq!(ErrorKind::from_status(StatusCode::IM_A_TEAPOT), ErrorKind::BadRequest);
+        assert_eq!(
+            ErrorKind::from_status(StatusCode::IM_A_TEAPOT),
+            ErrorKind::BadRequest
+        );
     }
 }

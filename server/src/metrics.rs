@@ -70,10 +70,10 @@ impl Metrics {
             &["result"],
         )
         .map_err(internal)?;
-        let sync_conflicts =
-            IntCounter::new("sync_conflicts_total", "Conflict records created").map_err(internal)?;
-        let sync_pull_changes =
-            IntCounter::new("sync_pull_changes_total", "Changes sent by pulls").map_err(internal)?;
+        let sync_conflicts = IntCounter::new("sync_conflicts_total", "Conflict records created")
+            .map_err(internal)?;
+        let sync_pull_changes = IntCounter::new("sync_pull_changes_total", "Changes sent by pulls")
+            .map_err(internal)?;
 
         let metrics = Metrics {
             registry,
@@ -141,7 +141,9 @@ mod tests {
         m.sync_mutations.with_label_values(&["applied"]).inc_by(3);
         let text = m.render().unwrap();
         assert!(
-            text.contains(r#"grid_http_requests_total{method="GET",route="/healthz",status="200"} 1"#),
+            text.contains(
+                r#"grid_http_requests_total{method="GET",route="/healthz",status="200"} 1"#
+            ),
             "{text}"
         );
         assert!(text.contains(r#"grid_sync_mutations_total{result="applied"} 3"#));

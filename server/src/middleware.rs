@@ -65,7 +65,8 @@ pub async fn error_envelope(
 fn foreign_error(status: actix_web::http::StatusCode, err: &Error) -> AppError {
     if let Some(app) = err.as_error::<AppError>() {
         // Rebuild with the same client-facing parts (AppError is not Clone: its cause is not).
-        let mut copy = AppError::new(app.kind(), app.message().to_owned()).with_code(app.code().to_owned());
+        let mut copy =
+            AppError::new(app.kind(), app.message().to_owned()).with_code(app.code().to_owned());
         if let Some(details) = app.details() {
             copy = copy.with_details(details.clone());
         }

@@ -468,6 +468,9 @@ mod tests {
             "postgres://u:p@h/x?sslmode=disable"
         );
         assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
-        assert_eq!(with_database("postgresql://h:1/", "x"), "postgresql://h:1/x");
+        assert_eq!(
+            with_database("postgresql://h:1/", "x"),
+            "postgresql://h:1/x"
+        );
     }
 }

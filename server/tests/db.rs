@@ -11,7 +11,9 @@ use std::time::Duration;
 use diesel::prelude::*;
 use grid_server::db::areas::{insert_area, subtree_ids, AreaLevel};
 use grid_server::db::collections::Collection;
-use grid_server::db::schema::{grid_clock, households, record_index, track_points, user_grids, users as users_t};
+use grid_server::db::schema::{
+    grid_clock, households, record_index, track_points, user_grids, users as users_t,
+};
 use grid_server::db::users::{self, NewUser, Role};
 use grid_server::db::{
     bump_grid_counter, lock_grid_clocks, rate_limit, record_change, touch_record_index,
@@ -408,7 +410,9 @@ fn sqlite_connections_are_customised() {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         v: i64,
     }
-    let mode: Mode = diesel::sql_query("PRAGMA journal_mode").get_result(&mut *conn).unwrap();
+    let mode: Mode = diesel::sql_query("PRAGMA journal_mode")
+        .get_result(&mut *conn)
+        .unwrap();
     assert_eq!(mode.journal_mode, "wal");
     let fk: Int = diesel::sql_query("SELECT foreign_keys AS v FROM pragma_foreign_keys")
         .get_result(&mut *conn)

@@ -104,7 +104,8 @@ async fn call(db: &TestDb, req: TestRequest) -> (u16, Value, header::HeaderMap) 
         assert!(obj["code"].is_string(), "{value}");
         assert!(obj["message"].is_string(), "{value}");
         assert!(
-            obj.keys().all(|k| ["code", "message", "details"].contains(&k.as_str())),
+            obj.keys()
+                .all(|k| ["code", "message", "details"].contains(&k.as_str())),
             "{value}"
         );
     }
@@ -222,7 +223,10 @@ async fn content_type_must_be_json() {
     assert_eq!(code(&body), "unsupported_media_type");
 
     // `+json` media types and parameters are fine.
-    for ct in ["application/json; charset=utf-8", "application/merge-patch+json"] {
+    for ct in [
+        "application/json; charset=utf-8",
+        "application/merge-patch+json",
+    ] {
         let req = TestRequest::post()
             .uri("/api/v1/probe/json")
             .insert_header((header::CONTENT_TYPE, ct))
@@ -255,18 +259,25 @@ async fn oversized_bodies_are_413() {
 #[actix_web::test]
 async fn unparsable_path_is_404_and_query_is_400() {
     let db = db();
-    let (status, body, _) = call(&db, TestRequest::get().uri("/api/v1/probe/item/not-a-uuid")).await;
+    let (status, body, _) =
+        call(&db, TestRequest::get().uri("/api/v1/probe/item/not-a-uuid")).await;
     assert_eq!(status, 404);
     assert_eq!(code(&body), "not_found");
     let id = uuid::Uuid::now_v7();
-    let (status, body, _) =
-        call(&db, TestRequest::get().uri(&format!("/api/v1/probe/item/{id}"))).await;
+    let (status, body, _) = call(
+        &db,
+        TestRequest::get().uri(&format!("/api/v1/probe/item/{id}")),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(body["id"], id.to_string());
 
     for q in ["?limit=abc", "?limit=-1", ""] {
-        let (status, body, _) =
-            call(&db, TestRequest::get().uri(&format!("/api/v1/probe/list{q}"))).await;
+        let (status, body, _) = call(
+            &db,
+            TestRequest::get().uri(&format!("/api/v1/probe/list{q}")),
+        )
+        .await;
         assert_eq!(status, 400, "{q}");
         assert_eq!(code(&body), "bad_request");
     }
@@ -279,7 +290,10 @@ async fn internal_errors_do_not_leak_their_cause() {
     assert_eq!(status, 500);
     assert_eq!(code(&body), "internal");
     let text = body.to_string();
-    assert!(!text.contains("secret_column") && !text.contains("10.0.0.7"), "{text}");
+    assert!(
+        !text.contains("secret_column") && !text.contains("10.0.0.7"),
+        "{text}"
+    );
 }
 
 #[actix_web::test]
@@ -292,14 +306,22 @@ async fn healthz_and_metrics() {
     assert_eq!(body, json!({"status": "ok"}));
 
     let id = uuid::Uuid::now_v7();
-    let req = TestRequest::get().uri(&format!("/api/v1/probe/item/{id}")).to_request();
+    let req = TestRequest::get()
+        .uri(&format!("/api/v1/probe/item/{id}"))
+        .to_request();
     assert_eq!(call_service(&app, req).await.status(), 200);
     let req = TestRequest::get().uri("/no/such/thing").to_request();
     assert_eq!(call_service(&app, req).await.status(), 404);
 
     let resp = call_service(&app, TestRequest::get().uri("/metrics").to_request()).await;
     assert_eq!(resp.status(), 200);
-    let ct = resp.headers().get(header::CONTENT_TYPE).unwrap().to_str().unwrap().to_owned();
+    let ct = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(ct.starts_with("text/plain"), "{ct}");
     let text = String::from_utf8(read_body(resp).await.to_vec()).unwrap();
     assert!(
@@ -307,7 +329,10 @@ async fn healthz_and_metrics() {
         "{text}"
     );
     // Route patterns, not raw paths: ids never become label values.
-    assert!(text.contains(r#"route="/api/v1/probe/item/{id}""#), "{text}");
+    assert!(
+        text.contains(r#"route="/api/v1/probe/item/{id}""#),
+        "{text}"
+    );
     assert!(!text.contains(&id.to_string()));
     assert!(text.contains(r#"route="unmatched",status="404""#), "{text}");
     assert!(text.contains("grid_http_request_duration_seconds_bucket"));

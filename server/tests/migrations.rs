@@ -56,8 +56,7 @@ struct IndexRow {
 
 fn introspect(conn: &mut DbConnection) -> Schema {
     let mut tables = BTreeMap::new();
-    let indexes: BTreeSet<(String, String)>;
-    match conn {
+    let indexes: BTreeSet<(String, String)> = match conn {
         DbConnection::Sqlite(c) => {
             let names: Vec<Name> = diesel::sql_query(
                 "SELECT name FROM sqlite_master WHERE type = 'table' \
@@ -83,7 +82,7 @@ fn introspect(conn: &mut DbConnection) -> Schema {
             )
             .load(c)
             .unwrap();
-            indexes = rows.into_iter().map(|r| (r.name, r.table_name)).collect();
+            rows.into_iter().map(|r| (r.name, r.table_name)).collect()
         }
         DbConnection::Postgresql(c) => {
             let names: Vec<Name> = diesel::sql_query(
@@ -115,9 +114,9 @@ fn introspect(conn: &mut DbConnection) -> Schema {
             )
             .load(c)
             .unwrap();
-            indexes = rows.into_iter().map(|r| (r.name, r.table_name)).collect();
+            rows.into_iter().map(|r| (r.name, r.table_name)).collect()
         }
-    }
+    };
     Schema { tables, indexes }
 }
 
@@ -138,9 +137,25 @@ fn diesel_columns() -> BTreeMap<String, BTreeSet<String>> {
         }};
     }
     columns!(
-        areas, users, user_grids, devices, refresh_tokens, login_failures, audit_log,
-        households, patrols, track_points, visits, needs, hazards, hazard_actions, attachments,
-        grid_clock, record_index, conflicts, rejections,
+        areas,
+        users,
+        user_grids,
+        devices,
+        refresh_tokens,
+        login_failures,
+        audit_log,
+        households,
+        patrols,
+        track_points,
+        visits,
+        needs,
+        hazards,
+        hazard_actions,
+        attachments,
+        grid_clock,
+        record_index,
+        conflicts,
+        rejections,
     )
 }
 
@@ -165,7 +180,10 @@ fn check_against_code(schema: &Schema, backend: Backend) {
     assert_eq!(actual, expected, "{backend:?}: tables");
     for (table, columns) in diesel_columns() {
         let db_columns: BTreeSet<String> = schema.tables[&table].keys().cloned().collect();
-        assert_eq!(db_columns, columns, "{backend:?}: columns of {table} vs db::schema");
+        assert_eq!(
+            db_columns, columns,
+            "{backend:?}: columns of {table} vs db::schema"
+        );
     }
     let common = [
         "id",
@@ -200,13 +218,25 @@ fn up_down_up(db: &TestDb) -> Schema {
     let reverted = migrations::revert_all(&mut conn).unwrap();
     assert_eq!(reverted.len(), 3);
     let empty = introspect(&mut conn);
-    assert!(empty.tables.is_empty(), "left after down: {:?}", empty.tables.keys());
-    assert!(empty.indexes.is_empty(), "left after down: {:?}", empty.indexes);
+    assert!(
+        empty.tables.is_empty(),
+        "left after down: {:?}",
+        empty.tables.keys()
+    );
+    assert!(
+        empty.indexes.is_empty(),
+        "left after down: {:?}",
+        empty.indexes
+    );
     assert_eq!(migrations::pending(&mut conn).unwrap().len(), 3);
 
     migrations::run_pending(&mut conn).unwrap();
     let again = introspect(&mut conn);
-    assert_eq!(first, again, "{:?}: up, down, up changed the schema", db.backend);
+    assert_eq!(
+        first, again,
+        "{:?}: up, down, up changed the schema",
+        db.backend
+    );
     // Running again is a no-op.
     assert!(migrations::run_pending(&mut conn).unwrap().is_empty());
     again

@@ -49,12 +49,15 @@ mod tests {
         let exp = (chrono::Utc::now().timestamp() + 60) as u64;
         let token = encode(
             &Header::new(Algorithm::HS256),
-            &Claims { sub: "u".into(), exp },
+            &Claims {
+                sub: "u".into(),
+                exp,
+            },
             &keys.encoding,
         )
         .unwrap();
-        let data = decode::<Claims>(&token, &keys.decoding, &Validation::new(Algorithm::HS256))
-            .unwrap();
+        let data =
+            decode::<Claims>(&token, &keys.decoding, &Validation::new(Algorithm::HS256)).unwrap();
         assert_eq!(data.claims.sub, "u");
         assert_eq!(format!("{keys:?}"), "JwtKeys(<redacted>)");
     }

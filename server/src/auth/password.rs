@@ -86,7 +86,10 @@ mod tests {
     #[test]
     fn hash_and_verify() {
         let hash = hash_password("正确的密码 horse").unwrap();
-        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
         assert!(verify_password("正确的密码 horse", &hash).unwrap());
         assert!(!verify_password("wrong", &hash).unwrap());
         assert_ne!(hash, hash_password("正确的密码 horse").unwrap(), "salted");

@@ -79,8 +79,9 @@ pub fn insert_area(
     if let Some(parent_id) = parent_id {
         let parent = find_area(conn, parent_id)?
             .ok_or_else(|| AppError::invalid(format!("parent area {parent_id} does not exist")))?;
-        let parent_level = AreaLevel::parse(&parent.level)
-            .ok_or_else(|| AppError::internal(anyhow::anyhow!("bad stored level {}", parent.level)))?;
+        let parent_level = AreaLevel::parse(&parent.level).ok_or_else(|| {
+            AppError::internal(anyhow::anyhow!("bad stored level {}", parent.level))
+        })?;
         if parent_level >= level {
             return Err(AppError::invalid(format!(
                 "a {} cannot be under a {}",
@@ -90,9 +91,14 @@ pub fn insert_area(
         }
     }
     if let Some(code) = code {
-        let taken: i64 = areas::table.filter(areas::code.eq(code)).count().get_result(conn)?;
+        let taken: i64 = areas::table
+            .filter(areas::code.eq(code))
+            .count()
+            .get_result(conn)?;
         if taken > 0 {
-            return Err(AppError::conflict(format!("area code {code} is taken")).with_code("code_taken"));
+            return Err(
+                AppError::conflict(format!("area code {code} is taken")).with_code("code_taken")
+            );
         }
     }
     let area = Area {
@@ -103,7 +109,9 @@ pub fn insert_area(
         parent_id: parent_id.map(str::to_owned),
         created_at: super::now_ms(),
     };
-    diesel::insert_into(areas::table).values(&area).execute(conn)?;
+    diesel::insert_into(areas::table)
+        .values(&area)
+        .execute(conn)?;
     Ok(area)
 }
 

@@ -26,7 +26,10 @@ mod tests {
 
     #[test]
     fn formats_like_the_contract() {
-        assert_eq!(format_hlc(1_795_249_800_123, 0, "server"), "001795249800123-00000-server");
+        assert_eq!(
+            format_hlc(1_795_249_800_123, 0, "server"),
+            "001795249800123-00000-server"
+        );
         assert_eq!(format_hlc(5, 42, "dev"), "000000000000005-00042-dev");
         assert!(server_stamp(999) < server_stamp(1000));
     }

@@ -126,6 +126,8 @@ pub fn create_on_server(
         origin_device: None,
         client_time: None,
     };
-    diesel::insert_into(households::table).values(&row).execute(conn)?;
+    diesel::insert_into(households::table)
+        .values(&row)
+        .execute(conn)?;
     Ok(row)
 }

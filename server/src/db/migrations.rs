@@ -14,7 +14,9 @@ pub const SQLITE: EmbeddedMigrations = embed_migrations!("../migrations/sqlite")
 /// PostgreSQL migrations.
 pub const POSTGRES: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
 
-fn migration_error(action: &'static str) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> AppError {
+fn migration_error(
+    action: &'static str,
+) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> AppError {
     move |e| AppError::internal(anyhow::anyhow!("{action}: {e}"))
 }
 

@@ -12,17 +12,17 @@
 //! - Every write to a synced record goes through [`write_transaction`] and, inside it,
 //!   [`record_change`] (or [`bump_grid_counter`] + [`touch_record_index`]).
 
-pub mod collections;
 pub mod areas;
+pub mod collections;
 pub mod hlc;
 pub mod households;
 pub mod migrations;
 mod pool;
 pub mod rate_limit;
-pub mod users;
 pub mod schema;
 mod sync_clock;
 mod tx;
+pub mod users;
 
 pub use pool::{redact_url, Backend, DbManager, DbPool, DbTarget, PoolOptions, PooledConn};
 pub use sync_clock::{bump_grid_counter, lock_grid_clocks, record_change, touch_record_index};

@@ -141,12 +141,7 @@ pub fn redact_url(url: &str) -> String {
             } else {
                 user.to_owned()
             };
-            format!(
-                "{}{}@{}",
-                &url[..scheme_end + 3],
-                redacted,
-                &rest[at + 1..]
-            )
+            format!("{}{}@{}", &url[..scheme_end + 3], redacted, &rest[at + 1..])
         }
         None => url.to_owned(),
     }
@@ -274,9 +269,7 @@ impl DbPool {
             .connection_customizer(Box::new(ConnectionSetup))
             .error_handler(Box::new(LogErrors))
             .build(DbManager { target })
-            .map_err(|e| {
-                AppError::unavailable("cannot connect to the database").with_cause(e)
-            })?;
+            .map_err(|e| AppError::unavailable("cannot connect to the database").with_cause(e))?;
         Ok(DbPool { pool, backend })
     }
 
@@ -316,7 +309,8 @@ impl DbPool {
         F: FnOnce(&mut DbConnection) -> AppResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        self.run(move |conn| super::write_transaction(conn, f)).await
+        self.run(move |conn| super::write_transaction(conn, f))
+            .await
     }
 }
 

@@ -83,9 +83,7 @@ pub fn window_end(
         .select(login_failures::window_start)
         .first(conn)
         .optional()?;
-    Ok(start
-        .map(|s| s + window_ms)
-        .filter(|end| *end > now_ms))
+    Ok(start.map(|s| s + window_ms).filter(|end| *end > now_ms))
 }
 
 /// Forget the failures of `key` (after a successful login).

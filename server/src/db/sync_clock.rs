@@ -96,11 +96,13 @@ pub fn touch_record_index(
     grid_id: &str,
     change_seq: i64,
 ) -> AppResult<()> {
-    const UPSERT_PG: &str = "INSERT INTO record_index (collection, record_id, grid_id, change_seq) \
+    const UPSERT_PG: &str =
+        "INSERT INTO record_index (collection, record_id, grid_id, change_seq) \
          VALUES ($1, $2, $3, $4) \
          ON CONFLICT (collection, record_id) \
          DO UPDATE SET grid_id = excluded.grid_id, change_seq = excluded.change_seq";
-    const UPSERT_SQLITE: &str = "INSERT INTO record_index (collection, record_id, grid_id, change_seq) \
+    const UPSERT_SQLITE: &str =
+        "INSERT INTO record_index (collection, record_id, grid_id, change_seq) \
          VALUES (?, ?, ?, ?) \
          ON CONFLICT (collection, record_id) \
          DO UPDATE SET grid_id = excluded.grid_id, change_seq = excluded.change_seq";

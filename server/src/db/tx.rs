@@ -34,7 +34,9 @@ where
         return conn.transaction(f);
     }
     match conn {
-        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        DbConnection::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
+        }
         DbConnection::Postgresql(c) => AnsiTransactionManager::begin_transaction(c)?,
     }
     // From here on the connection's transaction state says depth 1, so the

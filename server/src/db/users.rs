@@ -28,7 +28,12 @@ pub enum Role {
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 4] = [Role::Worker, Role::Supervisor, Role::Department, Role::Admin];
+    pub const ALL: [Role; 4] = [
+        Role::Worker,
+        Role::Supervisor,
+        Role::Department,
+        Role::Admin,
+    ];
 
     /// The stored and wire name.
     pub fn as_str(self) -> &'static str {
@@ -115,8 +120,13 @@ pub fn validate_username(username: &str) -> AppResult<()> {
             "username must be 1 to {MAX_USERNAME_CHARS} characters"
         )));
     }
-    if username.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(AppError::invalid("username must not contain spaces or control characters"));
+    if username
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(AppError::invalid(
+            "username must not contain spaces or control characters",
+        ));
     }
     Ok(())
 }
@@ -127,8 +137,10 @@ pub fn validate_username(username: &str) -> AppResult<()> {
 pub fn insert_user(conn: &mut DbConnection, new: &NewUser<'_>) -> AppResult<User> {
     validate_username(new.username)?;
     if find_by_username(conn, new.username)?.is_some() {
-        return Err(AppError::conflict(format!("username {} is taken", new.username))
-            .with_code("username_taken"));
+        return Err(
+            AppError::conflict(format!("username {} is taken", new.username))
+                .with_code("username_taken"),
+        );
     }
     if let Some(area_id) = new.area_id {
         if super::areas::find_area(conn, area_id)?.is_none() {
@@ -155,7 +167,9 @@ pub fn insert_user(conn: &mut DbConnection, new: &NewUser<'_>) -> AppResult<User
         created_at: now,
         updated_at: now,
     };
-    diesel::insert_into(users::table).values(&user).execute(conn)?;
+    diesel::insert_into(users::table)
+        .values(&user)
+        .execute(conn)?;
     set_grids(conn, &user.id, new.grid_ids)?;
     Ok(user)
 }
@@ -169,7 +183,10 @@ pub fn set_grids(conn: &mut DbConnection, user_id: &str, grid_ids: &[String]) ->
     // One statement per row: MultiConnection has no batch insert on SQLite.
     for grid_id in unique {
         diesel::insert_into(user_grids::table)
-            .values((user_grids::user_id.eq(user_id), user_grids::grid_id.eq(grid_id)))
+            .values((
+                user_grids::user_id.eq(user_id),
+                user_grids::grid_id.eq(grid_id),
+            ))
             .execute(conn)?;
     }
     Ok(())
