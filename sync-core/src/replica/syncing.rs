@@ -6,8 +6,11 @@
 //!   entry is changed, so a repeated or stale response is harmless;
 //! - a pull change is folded into the mirror with [`join`], so repeated or reordered pages are
 //!   harmless; the cursor is stored in the page's transaction;
-//! - the scope purge, the removal of acked entries and the sync time happen only on the final
-//!   page (`has_more == false`), when the pulled state is complete.
+//! - every page that states the caller's scope applies it at once (the session's grids are
+//!   updated and records of withdrawn grids purged, in the page's transaction), so the phone
+//!   never shows records of a grid it knows it may no longer hold;
+//! - the removal of acked entries and the sync time happen only on the final page
+//!   (`has_more == false`), when the pulled state is complete.
 //!
 //! Conflict marks (`records.conflict_fields`): set from a push result's `conflicts`; a field's
 //! mark is cleared when a later push of a local edit of that field is applied without conflict
@@ -226,11 +229,9 @@ impl Replica {
         meta::set(&tx, "cursor", &page.cursor)?;
         if let Some(s) = &page.scope {
             meta::save_grids(&tx, &s.grid_ids)?;
+            out.purged = purge_outside(&tx, &s.grid_ids)?;
         }
         if !page.has_more {
-            if let Some(s) = &page.scope {
-                out.purged = purge_outside(&tx, &s.grid_ids)?;
-            }
             let touched = outbox::acked_records(&tx)?;
             outbox::delete_acked(&tx)?;
             let mut parents = BTreeSet::new();

@@ -8,9 +8,9 @@
 //!    A response that is lost leaves the entries pending: the next run sends them again and the
 //!    server answers `duplicate`. A 413 halves the page and tries again.
 //! 2. **Pull** pages until `has_more` is false, each page applied in one transaction together
-//!    with the cursor; on the last page the phone's scope is applied (records of withdrawn grids
-//!    are purged), acked entries are dropped (the pulled state contains them) and the sync time
-//!    recorded.
+//!    with the cursor and the caller's scope (records of withdrawn grids are purged at once); on
+//!    the last page acked entries are dropped (the pulled state contains them) and the sync time
+//!    is recorded.
 //!
 //! Every failure is returned, never panicked; what was committed stays committed, so a run that
 //! stops anywhere — network, app killed — resumes where it stopped. Two runs on one replica never
