@@ -137,6 +137,8 @@ impl Replica {
     /// Open with an injected clock and id source.
     pub fn open_with(path: impl AsRef<Path>, options: ReplicaOptions) -> Result<Self> {
         let mut conn = Connection::open(path)?;
+        // A file from a newer app is refused before anything (even the journal mode) changes.
+        schema::check_not_newer(&conn)?;
         schema::configure(&conn)?;
         schema::migrate(&mut conn)?;
         let device = meta::device_id(&mut conn, || DeviceId::from((options.ids)()))?;

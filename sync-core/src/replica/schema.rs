@@ -125,9 +125,8 @@ pub fn version(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
 }
 
-/// Bring the file up to [`CURRENT_VERSION`]; returns the version it had.
-pub fn migrate(conn: &mut Connection) -> Result<i64> {
-    debug_assert_eq!(STEPS.len() as i64, CURRENT_VERSION);
+/// Refuse a file written by a newer app.
+pub fn check_not_newer(conn: &Connection) -> Result<i64> {
     let found = version(conn)?;
     if found > CURRENT_VERSION {
         return Err(ReplicaError::SchemaTooNew {
@@ -135,6 +134,13 @@ pub fn migrate(conn: &mut Connection) -> Result<i64> {
             supported: CURRENT_VERSION,
         });
     }
+    Ok(found)
+}
+
+/// Bring the file up to [`CURRENT_VERSION`]; returns the version it had.
+pub fn migrate(conn: &mut Connection) -> Result<i64> {
+    debug_assert_eq!(STEPS.len() as i64, CURRENT_VERSION);
+    let found = check_not_newer(conn)?;
     for (from, step) in STEPS
         .iter()
         .enumerate()
