@@ -10,14 +10,13 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 use grid_server::db::areas::{insert_area, subtree_ids, AreaLevel};
-use grid_server::db::collections::Collection;
 use grid_server::db::schema::{
     grid_clock, households, record_index, track_points, user_grids, users as users_t,
 };
 use grid_server::db::users::{self, NewUser, Role};
 use grid_server::db::{
     bump_grid_counter, lock_grid_clocks, rate_limit, record_change, touch_record_index,
-    write_transaction, Backend, DbPool, PoolOptions,
+    write_transaction, Backend, Collection, DbPool, PoolOptions,
 };
 use grid_server::testing::{TestDb, BACKENDS};
 use grid_server::{AppError, ErrorKind};
@@ -270,7 +269,7 @@ grid_server::backend_db_tests! {
             for v in versions {
                 let v: serde_json::Value = serde_json::from_str(&v).unwrap();
                 let keys: BTreeSet<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
-                let fields: BTreeSet<&str> = Collection::Households.fields().iter().copied().collect();
+                let fields: BTreeSet<&str> = Collection::Households.fields().iter().map(|f| f.name).collect();
                 assert_eq!(keys, fields);
                 for stamp in v.as_object().unwrap().values() {
                     let s = stamp.as_str().unwrap();

@@ -1,15 +1,14 @@
 //! Migrations run up, down (all) and up again on SQLite and PostgreSQL, and both backends
 //! end with the same schema (tables, columns, types, nullability, indexes), which is also
-//! the schema that `db::schema` (diesel) and `db::collections` describe.
+//! the schema that `db::schema` (diesel) and sync-core's `Collection` field specs describe.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
-use grid_server::db::collections::Collection;
 use grid_server::db::schema::{self, ALL_TABLES};
-use grid_server::db::{migrations, Backend, DbConnection};
+use grid_server::db::{migrations, Backend, Collection, DbConnection};
 use grid_server::testing::TestDb;
 
 /// table → column → (lowercase SQL type, nullable); plus (index name, table).
@@ -197,9 +196,10 @@ fn check_against_code(schema: &Schema, backend: Backend) {
     ];
     for collection in Collection::ALL {
         let cols = &schema.tables[collection.as_str()];
-        for field in collection.fields().iter().chain(common.iter()) {
+        let fields = collection.fields().iter().map(|f| f.name);
+        for field in fields.chain(common.iter().copied()) {
             assert!(
-                cols.contains_key(*field),
+                cols.contains_key(field),
                 "{backend:?}: {collection} has no column {field}"
             );
         }

@@ -3,16 +3,18 @@
 //! logical counter as 5 zero-padded digits, then the node (`server` for the server).
 //! Lexical order of two stamps is their clock order.
 //!
-//! This is the one place the server formats a stamp; when sync-core exports its `Hlc`
-//! type, swap the body of [`format_hlc`] for it.
+//! The one place the server formats a stamp; the format itself is sync-core's `Hlc`, so
+//! server and phones can never disagree on it.
+
+use sync_core::Hlc;
 
 /// The node name in stamps the server makes itself (demo seed, conflict resolutions).
-pub const SERVER_NODE: &str = "server";
+pub const SERVER_NODE: &str = sync_core::hlc::SERVER_NODE;
 
 /// Format a stamp: `format_hlc(1795249800123, 0, "server")` →
-/// `"001795249800123-00000-server"`.
+/// `"001795249800123-00000-server"`. Negative walls format as 0.
 pub fn format_hlc(wall_ms: i64, counter: u32, node: &str) -> String {
-    format!("{:015}-{:05}-{}", wall_ms.max(0), counter, node)
+    Hlc::new(u64::try_from(wall_ms).unwrap_or(0), counter, node).to_string()
 }
 
 /// A server stamp for `wall_ms` with counter 0.
@@ -22,6 +24,7 @@ pub fn server_stamp(wall_ms: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
     #[test]
@@ -31,6 +34,12 @@ mod tests {
             "001795249800123-00000-server"
         );
         assert_eq!(format_hlc(5, 42, "dev"), "000000000000005-00042-dev");
+        assert_eq!(format_hlc(-1, 0, "server"), "000000000000000-00000-server");
         assert!(server_stamp(999) < server_stamp(1000));
+        let parsed: Hlc = server_stamp(1_795_249_800_123).parse().unwrap();
+        assert_eq!(
+            (parsed.wall, parsed.counter, parsed.node.as_str()),
+            (1_795_249_800_123, 0, "server")
+        );
     }
 }

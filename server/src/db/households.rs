@@ -6,9 +6,9 @@
 use diesel::prelude::*;
 use serde_json::{Map, Value};
 
-use super::collections::Collection;
 use super::hlc::server_stamp;
 use super::schema::households;
+use super::Collection;
 use super::DbConnection;
 use crate::error::{AppError, AppResult};
 
@@ -98,7 +98,7 @@ pub fn create_on_server(
     let versions: Map<String, Value> = Collection::Households
         .fields()
         .iter()
-        .map(|f| ((*f).to_owned(), stamp.clone()))
+        .map(|f| (f.name.to_owned(), stamp.clone()))
         .collect();
     let tags = if fields.tags.is_empty() {
         None

@@ -13,7 +13,6 @@
 //!   [`record_change`] (or [`bump_grid_counter`] + [`touch_record_index`]).
 
 pub mod areas;
-pub mod collections;
 pub mod hlc;
 pub mod households;
 pub mod migrations;
@@ -26,6 +25,8 @@ pub mod users;
 
 pub use pool::{redact_url, Backend, DbManager, DbPool, DbTarget, PoolOptions, PooledConn};
 pub use sync_clock::{bump_grid_counter, lock_grid_clocks, record_change, touch_record_index};
+/// The synced collections (names = table names, field specs): sync-core's definition.
+pub use sync_core::Collection;
 pub use tx::write_transaction;
 
 /// One database connection, SQLite or PostgreSQL (vaultwarden style). Implements
