@@ -26,8 +26,8 @@ pub const DEFAULT_DATA_DIR: &str = "./data";
 /// Name of the generated secret file in the data directory.
 pub const JWT_SECRET_FILE: &str = "jwt-secret";
 
-/// Resolved server configuration.
-#[derive(Debug, Clone)]
+/// Resolved server configuration. Its `Debug` output hides the database password.
+#[derive(Clone)]
 pub struct Config {
     /// `ADDR:PORT` to listen on (informational once the listener is bound).
     pub bind: String,
@@ -54,6 +54,19 @@ impl Config {
             workers: None,
             pool: PoolOptions::default(),
         }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("bind", &self.bind)
+            .field("database_url", &crate::db::redact_url(&self.database_url))
+            .field("data_dir", &self.data_dir)
+            .field("json_limit", &self.json_limit)
+            .field("workers", &self.workers)
+            .field("pool", &self.pool)
+            .finish()
     }
 }
 
@@ -168,6 +181,16 @@ fn warn_if_readable_by_others(_path: &Path) {}
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    #[test]
+    fn debug_hides_the_database_password() {
+        let c = Config::new("postgres://grid:hunter2@db/grid", "data");
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("hunter2") && shown.contains("grid:***@db"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn default_database_url_is_in_data_dir() {
