@@ -55,7 +55,7 @@ pub enum Command {
 /// Where the database is.
 #[derive(Debug, Clone, Args)]
 pub struct DbArgs {
-    /// `sqlite://PATH` or `postgres://…` [default: sqlite://<data-dir>/grid.db]
+    /// `sqlite://PATH` or `postgres://…` [default: sqlite://DATA_DIR/grid.db]
     #[arg(long, env = "GRID_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Data directory (created if missing).

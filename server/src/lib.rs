@@ -10,6 +10,27 @@
 //! - [`metrics`]: Prometheus metrics;
 //! - [`demo`]: the demo city seed;
 //! - `testing` (feature `test-support`): the integration-test harness.
+//!
+//! Writing a handler (register it in `routes/<area>.rs`, see [`routes`]):
+//!
+//! ```ignore
+//! async fn create_area(
+//!     state: web::Data<AppState>,
+//!     body: web::Json<NewAreaBody>,          // bad JSON → 400/415/422 envelope, automatically
+//! ) -> AppResult<HttpResponse> {
+//!     let body = body.into_inner();
+//!     // Blocking diesel work runs on the blocking pool, inside one write transaction
+//!     // (BEGIN IMMEDIATE on SQLite); an Err rolls it back.
+//!     let area = state.pool.write(move |conn| {
+//!         db::areas::insert_area(conn, &body.name, body.code.as_deref(), body.level, None)
+//!     }).await?;
+//!     Ok(HttpResponse::Created().json(area))
+//! }
+//! ```
+//!
+//! Every write to a synced record, inside its transaction, calls
+//! [`db::record_change`] (grid counter + record index) and stores the returned
+//! `change_seq`; see `db::sync_clock` for why.
 
 pub mod app;
 pub mod auth;

@@ -31,7 +31,7 @@ grid_server::backend_db_tests! {
             })
             .unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidValue);
-            assert!(grid_server::db::areas::list_areas(c_ref(conn)).unwrap().is_empty());
+            assert!(grid_server::db::areas::list_areas(conn).unwrap().is_empty());
 
             // Ok, with a failed nested transaction inside: the outer work stays, the inner
             // work is rolled back to its savepoint.
@@ -309,11 +309,6 @@ grid_server::backend_db_tests! {
         // Once only.
         assert!(pool.run(grid_server::demo::seed_if_empty).await.unwrap().is_none());
     }
-}
-
-/// Reborrow helper so a closure can use `conn` after handing it to a nested call.
-fn c_ref(conn: &mut grid_server::db::DbConnection) -> &mut grid_server::db::DbConnection {
-    conn
 }
 
 /// Promise 7 (gap-free pull): writers commit concurrently into one grid, each sleeping
