@@ -56,10 +56,15 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct DbArgs {
     /// `sqlite://PATH` or `postgres://…` [default: sqlite://DATA_DIR/grid.db]
-    #[arg(long, env = "GRID_DATABASE_URL", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "GRID_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     pub database_url: Option<String>,
     /// Data directory (created if missing).
-    #[arg(long, env = "GRID_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    #[arg(long, env = "GRID_DATA_DIR", default_value = DEFAULT_DATA_DIR, value_name = "DIR")]
     pub data_dir: PathBuf,
 }
 
@@ -67,7 +72,7 @@ pub struct DbArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Address and port to listen on.
-    #[arg(long, env = "GRID_BIND", default_value = DEFAULT_BIND)]
+    #[arg(long, env = "GRID_BIND", default_value = DEFAULT_BIND, value_name = "ADDR:PORT")]
     pub bind: String,
     /// Database and data directory.
     #[command(flatten)]
@@ -103,13 +108,13 @@ pub struct UserCreateArgs {
     #[arg(long)]
     pub display_name: Option<String>,
     /// A grid (area id of level grid) the user works in; repeat for several.
-    #[arg(long = "grid")]
+    #[arg(long = "grid", value_name = "ID")]
     pub grids: Vec<String>,
     /// The area at the root of a supervisor's scope.
-    #[arg(long)]
+    #[arg(long, value_name = "ID")]
     pub area: Option<String>,
     /// The department of a department user (e.g. 消防).
-    #[arg(long)]
+    #[arg(long, value_name = "NAME")]
     pub department: Option<String>,
     /// Read the password from standard input (first line). Required.
     #[arg(long)]
