@@ -152,7 +152,7 @@ impl Case {
     }
 
     fn displayed(&self, i: usize, c: Collection, id: RecordId) -> hub::Displayed {
-        self.actors[i].phone.replica.record(c, id).unwrap().versions
+        self.actors[i].phone.replica.versions(c, id).unwrap()
     }
 
     fn ids(&self, i: usize, c: Collection) -> Vec<RecordId> {

@@ -363,7 +363,7 @@ fn invalid_writes_are_refused_and_store_nothing() {
                 accuracy_m: None
             }
         ),
-        Err(ReplicaError::NotFound { .. })
+        Err(ReplicaError::Invalid(r)) if r.code == RejectCode::NotFound
     ));
     assert_eq!(
         code(
@@ -551,7 +551,9 @@ fn generic_records_carry_fields_versions_and_sync_state() {
         .unwrap();
     let v = r.record(Collection::Households, id).unwrap();
     assert_eq!(v.fields["members"], json!(3));
-    assert_eq!(v.versions["members"].node, r.device_id().to_string());
+    let versions = r.versions(Collection::Households, id).unwrap();
+    assert_eq!(versions["members"].node, r.device_id().to_string());
+    assert_eq!(versions.len(), 2);
     assert_eq!(v.sync, SyncState::Pending);
     assert_eq!(r.list(Collection::Households, None).unwrap().len(), 1);
     assert_eq!(

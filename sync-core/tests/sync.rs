@@ -283,11 +283,7 @@ fn a_phone_48_hours_behind_editing_on_top_of_the_current_version_wins() {
         Some("慢手机的更正")
     );
     // The winning version is above B's even though the slow phone's clock is behind it.
-    let versions = b
-        .replica
-        .record(Collection::Households, h)
-        .unwrap()
-        .versions;
+    let versions = b.replica.versions(Collection::Households, h).unwrap();
     assert_eq!(versions["notes"].node, slow.replica.device_id().to_string());
     assert!(versions["notes"] > versions["address"]);
     slow.assert_converged();
@@ -321,11 +317,7 @@ fn a_clock_two_days_ahead_is_clamped_and_cannot_win_forever() {
         "stamp {hub_version} not clamped to {limit}"
     );
     // The phone adopted the clamped version.
-    let mine = fast
-        .replica
-        .record(Collection::Households, h)
-        .unwrap()
-        .versions;
+    let mine = fast.replica.versions(Collection::Households, h).unwrap();
     assert_eq!(mine["address"], hub_version);
     // A phone with a correct clock editing concurrently an hour later wins on time order …
     b.sync().unwrap();
@@ -691,11 +683,7 @@ fn an_edit_carries_the_version_it_was_made_on_as_base() {
         .add_household(w.g1, &household("幸福路1号"))
         .unwrap();
     a.sync().unwrap();
-    let seen = a
-        .replica
-        .record(Collection::Households, h)
-        .unwrap()
-        .versions;
+    let seen = a.replica.versions(Collection::Households, h).unwrap();
     a.replica.edit_household(h, &notes("n1")).unwrap();
     a.replica.edit_household(h, &notes("n2")).unwrap();
     let mut rec = Recorder::new(a.link());

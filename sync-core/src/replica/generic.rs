@@ -3,10 +3,13 @@
 //! routed through [`Replica::report_hazard_fields`] and [`Replica::act_fields`] so that a hazard
 //! never exists without its `submit` action and an action always moves the hazard's view.
 
+use std::collections::BTreeMap;
+
 use super::error::{ReplicaError, Result};
 use super::records::{self, Filter, RecordView, SyncState, Tracked};
 use super::Replica;
 use crate::collection::Collection;
+use crate::hlc::Hlc;
 use crate::ids::{GridId, RecordId};
 use crate::model::{from_fields, Record};
 use crate::wire::{Fields, Op};
@@ -29,8 +32,8 @@ impl Replica {
     ) -> Result<RecordId> {
         match collection {
             Collection::Hazards => self.report_hazard_fields(grid, fields),
-            Collection::HazardActions => self.act_fields(grid, fields),
-            _ => self.write(|w| Ok(w.create(collection, grid, fields, None)?.0)),
+            Collection::HazardActions => self.act_fields(Some(grid), fields),
+            _ => self.write(|w| Ok(w.create(collection, Some(grid), fields, None)?.0)),
         }
     }
 
@@ -58,6 +61,15 @@ impl Replica {
             collection,
             grid.map_or(Filter::All, Filter::Grid),
         )
+    }
+
+    /// The version of each field a record shows (the `base` its next edit will carry).
+    pub fn versions(&self, collection: Collection, id: RecordId) -> Result<BTreeMap<String, Hlc>> {
+        let inner = self.lock();
+        if records::grid_of(&inner.conn, collection, id)?.is_none() {
+            return Err(ReplicaError::NotFound { collection, id });
+        }
+        records::versions_of(&inner.conn, collection, id)
     }
 
     /// The sync state of a record, also of one that disappeared because the server rejected

@@ -33,9 +33,9 @@ impl Replica {
                 "status".into(),
                 Value::String(HazardStatus::Reported.as_str().into()),
             );
-            let (id, _) = w.create(Collection::Hazards, grid, fields, Some(&derived))?;
+            let (id, _) = w.create(Collection::Hazards, Some(grid), fields, Some(&derived))?;
             let submit = NewHazardAction::new(HazardAction::Submit).to_fields(id, w.now());
-            w.create(Collection::HazardActions, grid, &submit, None)?;
+            w.create(Collection::HazardActions, Some(grid), &submit, None)?;
             Ok(id)
         })
     }
@@ -46,12 +46,12 @@ impl Replica {
 
     /// Act on a hazard's workflow; returns the action's id.
     pub fn act_on_hazard(&self, hazard: RecordId, action: &NewHazardAction) -> Result<RecordId> {
-        let grid = self.grid_of(Collection::Hazards, hazard)?;
         let now = self.now();
-        self.act_fields(grid, &action.to_fields(hazard, now))
+        self.act_fields(None, &action.to_fields(hazard, now))
     }
 
-    pub(crate) fn act_fields(&self, grid: GridId, fields: &Fields) -> Result<RecordId> {
+    /// Record an action (`grid`: `None` = the hazard's).
+    pub(crate) fn act_fields(&self, grid: Option<GridId>, fields: &Fields) -> Result<RecordId> {
         let input = action_input(fields);
         self.write(|w| {
             if let Some(action) = input.action {

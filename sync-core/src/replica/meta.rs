@@ -1,14 +1,14 @@
 //! The `meta` key/value table: the device id (generated once, at first open), the session, the
 //! clock state, the `seq` counter, the pull cursor and the last sync's time and error.
 //!
-//! The clock state and the `seq` counter are read and written inside each write transaction,
-//! so they advance exactly with the outbox (a rolled-back write consumes neither).
+//! The clock state and the `seq` counter are read inside each write transaction and advance
+//! with the outbox entry it inserts (a rolled-back write consumes neither); see [`counters`].
 
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::error::{ReplicaError, Result};
 use super::Session;
-use crate::hlc::HlcClock;
+use crate::hlc::{Hlc, HlcClock};
 use crate::ids::{DeviceId, GridId, UserId};
 use crate::time::Timestamp;
 use crate::workflow::Role;
@@ -95,25 +95,43 @@ pub(crate) struct Counters {
     pub clock: HlcClock,
 }
 
-/// Stored as one row, `"LAST_SEQ WALL COUNTER"`, so a write reads and writes it once.
+/// The counters, derived without a write: `meta.counters` (`"LAST_SEQ WALL COUNTER"`) holds a
+/// floor saved by the sync path (before it deletes outbox entries, and when the clock observes
+/// the server); the outbox's last entry carries the last `seq` and stamp a local write gave
+/// out. So a local write never rewrites `meta` — one B-tree fewer per write — and the
+/// counters still advance in the write's own transaction.
 pub(crate) fn counters(conn: &Connection, device: DeviceId) -> Result<Counters> {
     let node = device.to_string();
-    let Some(text) = get(conn, "counters")? else {
-        return Ok(Counters {
-            last_seq: 0,
-            clock: HlcClock::new(node),
-        });
+    let (mut last_seq, mut wall, mut counter) = match get(conn, "counters")? {
+        None => (0, 0, 0),
+        Some(text) => {
+            let mut parts = text.split(' ').map(str::parse::<u64>);
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some(Ok(seq)), Some(Ok(wall)), Some(Ok(counter))) => {
+                    (seq, wall, u32::try_from(counter).unwrap_or(u32::MAX))
+                }
+                _ => return Err(corrupt("counters")),
+            }
+        }
     };
-    let mut parts = text.split(' ').map(str::parse::<u64>);
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some(Ok(seq)), Some(Ok(wall)), Some(Ok(counter))) => Ok(Counters {
-            last_seq: seq,
-            clock: HlcClock::restore(node, wall, u32::try_from(counter).unwrap_or(u32::MAX)),
-        }),
-        _ => Err(corrupt("counters")),
+    let last: Option<(i64, String)> = conn
+        .prepare_cached("SELECT seq, hlc FROM outbox ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    if let Some((seq, hlc)) = last {
+        last_seq = last_seq.max(u64::try_from(seq).map_err(|_| corrupt("outbox seq"))?);
+        let stamp: Hlc = hlc.parse().map_err(|_| corrupt("outbox hlc"))?;
+        if (stamp.wall, stamp.counter) > (wall, counter) {
+            (wall, counter) = (stamp.wall, stamp.counter);
+        }
     }
+    Ok(Counters {
+        last_seq,
+        clock: HlcClock::restore(node, wall, counter),
+    })
 }
 
+/// Persist the counters as the floor (the sync path, before deleting outbox entries).
 pub(crate) fn save_counters(conn: &Connection, c: &Counters) -> Result<()> {
     let (wall, counter) = c.clock.state();
     set(

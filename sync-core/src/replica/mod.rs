@@ -185,6 +185,10 @@ impl Replica {
                 if outbox::pending_count(&tx)? > 0 {
                     return Err(ReplicaError::OtherUser);
                 }
+                // The device keeps its seq and clock across users: save them before the
+                // outbox goes.
+                let counters = meta::counters(&tx, self.device)?;
+                meta::save_counters(&tx, &counters)?;
                 tx.execute_batch(
                     "DELETE FROM records; DELETE FROM outbox; DELETE FROM rejections;
                      DELETE FROM meta WHERE key IN ('cursor', 'last_sync_at', 'last_error');",

@@ -74,11 +74,11 @@ pub(crate) fn entries_for(
 
 /// A hazard's actions still in the outbox whose server version has not been pulled yet.
 pub(crate) fn unmirrored_actions(conn: &Connection, hazard: RecordId) -> Result<Vec<Entry>> {
+    // Through the records' parent index: an action with an outbox entry has a records row.
     let mut stmt = conn.prepare_cached(
-        "SELECT o.grid_id, o.hlc, o.fields FROM outbox o
-         WHERE o.parent_id = ?1 AND o.collection = 'hazard_actions'
-           AND NOT EXISTS (SELECT 1 FROM records r WHERE r.collection = 'hazard_actions'
-                           AND r.id = o.record_id AND r.mirror IS NOT NULL)
+        "SELECT o.grid_id, o.hlc, o.fields FROM records r
+         JOIN outbox o ON o.collection = 'hazard_actions' AND o.record_id = r.id
+         WHERE r.collection = 'hazard_actions' AND r.parent_id = ?1 AND r.mirror IS NULL
          ORDER BY o.seq",
     )?;
     entries(&mut stmt, params![hazard.to_string()])
@@ -185,7 +185,13 @@ pub(crate) fn pending_page(conn: &Connection, limit: usize) -> Result<Vec<Mutati
     rows.into_iter()
         .map(
             |(seq, id, collection, record, grid, op, hlc, fields, base)| {
-                let base: BTreeMap<String, Option<Hlc>> = serde_json::from_str(&base)?;
+                let fields: Fields = serde_json::from_str(&fields)?;
+                // A field absent from the stored base was never seen: null (a new record's
+                // base is stored as `{}`).
+                let mut base: BTreeMap<String, Option<Hlc>> = serde_json::from_str(&base)?;
+                for k in fields.keys() {
+                    base.entry(k.clone()).or_insert(None);
+                }
                 Ok(Mutation {
                     seq: u64::try_from(seq).map_err(|_| corrupt("seq"))?,
                     id: id.parse().map_err(|_| corrupt("mutation_id"))?,
@@ -194,7 +200,7 @@ pub(crate) fn pending_page(conn: &Connection, limit: usize) -> Result<Vec<Mutati
                     grid_id: parse_grid(&grid)?,
                     op: parse_op(&op)?,
                     hlc: parse_hlc(&hlc)?,
-                    fields: serde_json::from_str(&fields)?,
+                    fields,
                     base,
                 })
             },

@@ -1,11 +1,14 @@
-//! The `records` table: per record its local view (`fields` + `versions`), its `mirror` (the
-//! last server state, a [`RecordState`]) and its `conflict_fields`; and the derived per-record
-//! sync state.
+//! The `records` table: per record its local view (`fields`), its `mirror` (the last server
+//! state, a [`RecordState`]) and its `conflict_fields`; and the derived per-record sync state.
+//!
+//! The view's per-field versions (the `base` of the next edit) are not stored: they follow from
+//! the mirror and the record's outbox entries ([`versions_of`]). Creating a record — the common
+//! write — then writes its fields once per table, and only an edit pays for the derivation.
 //!
 //! Invariants:
-//! - `fields`/`versions` always equal [`recompute`]'s result for the current mirror and
-//!   outbox: every change of either goes through it (or, on the write path, through an
-//!   equivalent incremental update of one entry on top of the stored view);
+//! - `fields` always equals [`recompute`]'s result for the current mirror and outbox: every
+//!   change of either goes through it (or, on the write path, through an equivalent
+//!   incremental update of one entry on top of the stored view);
 //! - a row exists only while the record has a mirror or an outbox entry, and only for a grid
 //!   of the session's scope (once the phone knows one).
 
@@ -48,8 +51,6 @@ pub struct RecordView {
     pub grid_id: GridId,
     /// The fields that are set (unset fields are absent).
     pub fields: Fields,
-    /// The version of each field shown (the `base` of the next edit).
-    pub versions: BTreeMap<String, Hlc>,
     pub sync: SyncState,
 }
 
@@ -94,7 +95,6 @@ pub(crate) fn parse_id(s: &str) -> Result<RecordId> {
 pub(crate) struct View {
     pub grid_id: GridId,
     pub fields: Fields,
-    pub versions: BTreeMap<String, Hlc>,
 }
 
 pub(crate) fn load_view(
@@ -102,22 +102,38 @@ pub(crate) fn load_view(
     collection: Collection,
     id: RecordId,
 ) -> Result<Option<View>> {
-    let row: Option<(String, String, String)> = conn
-        .prepare_cached(
-            "SELECT grid_id, fields, versions FROM records WHERE collection = ?1 AND id = ?2",
-        )?
+    let row: Option<(String, String)> = conn
+        .prepare_cached("SELECT grid_id, fields FROM records WHERE collection = ?1 AND id = ?2")?
         .query_row(params![collection.as_str(), id.to_string()], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            Ok((r.get(0)?, r.get(1)?))
         })
         .optional()?;
-    row.map(|(grid, fields, versions)| {
+    row.map(|(grid, fields)| {
         Ok(View {
             grid_id: parse_grid(&grid)?,
             fields: serde_json::from_str(&fields)?,
-            versions: serde_json::from_str(&versions)?,
         })
     })
     .transpose()
+}
+
+/// The version of each field the local view shows: the last outbox entry that set it, else
+/// the mirror's. (A hazard's derived fields are never edited and keep the mirror's.)
+pub(crate) fn versions_of(
+    conn: &Connection,
+    collection: Collection,
+    id: RecordId,
+) -> Result<BTreeMap<String, Hlc>> {
+    let mut versions = load_mirror(conn, collection, id)?
+        .and_then(|(_, m)| m)
+        .map(|m| m.versions())
+        .unwrap_or_default();
+    for e in outbox::entries_for(conn, collection, id)? {
+        for field in e.fields.keys() {
+            versions.insert(field.clone(), e.hlc.clone());
+        }
+    }
+    Ok(versions)
 }
 
 /// The grid of a record held locally.
@@ -133,6 +149,22 @@ pub(crate) fn grid_of(
     grid.map(|g| parse_grid(&g)).transpose()
 }
 
+/// Insert the view of a record created here (it has no row yet).
+pub(crate) fn insert_view(
+    conn: &Connection,
+    collection: Collection,
+    id: &str,
+    grid: &str,
+    parent: Option<&str>,
+    fields: &str,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO records (collection, id, grid_id, parent_id, fields) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![collection.as_str(), id, grid, parent, fields])?;
+    Ok(())
+}
+
 /// Write a record's local view, keeping its mirror and conflict marks.
 pub(crate) fn put_view(
     conn: &Connection,
@@ -141,23 +173,14 @@ pub(crate) fn put_view(
     grid: &str,
     parent: Option<&str>,
     fields: &str,
-    versions: &str,
 ) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO records (collection, id, grid_id, parent_id, fields, versions)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+        "INSERT INTO records (collection, id, grid_id, parent_id, fields)
+         VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (collection, id) DO UPDATE SET
-             grid_id = excluded.grid_id, parent_id = excluded.parent_id,
-             fields = excluded.fields, versions = excluded.versions",
+             grid_id = excluded.grid_id, parent_id = excluded.parent_id, fields = excluded.fields",
     )?
-    .execute(params![
-        collection.as_str(),
-        id,
-        grid,
-        parent,
-        fields,
-        versions
-    ])?;
+    .execute(params![collection.as_str(), id, grid, parent, fields])?;
     Ok(())
 }
 
@@ -190,8 +213,8 @@ pub(crate) fn put_mirror(
     mirror: &RecordState,
 ) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO records (collection, id, grid_id, fields, versions, mirror)
-         VALUES (?1, ?2, ?3, '{}', '{}', ?4)
+        "INSERT INTO records (collection, id, grid_id, fields, mirror)
+         VALUES (?1, ?2, ?3, '{}', ?4)
          ON CONFLICT (collection, id) DO UPDATE SET grid_id = excluded.grid_id, mirror = excluded.mirror",
     )?
     .execute(params![
@@ -275,7 +298,6 @@ pub(crate) fn recompute(
     }
     let parent = parent_of(collection, &view.fields());
     let fields = serde_json::to_string(&view.fields())?;
-    let versions = serde_json::to_string(&view.versions())?;
     put_view(
         conn,
         collection,
@@ -283,7 +305,6 @@ pub(crate) fn recompute(
         &grid.to_string(),
         parent.as_deref(),
         &fields,
-        &versions,
     )?;
     Ok(true)
 }
@@ -349,21 +370,13 @@ pub(crate) fn set_workflow(view: &mut RecordState, state: &WorkflowState, stamp:
 }
 
 /// The columns every view query returns (see [`view_from_row`]).
-const VIEW_COLUMNS: &str = "r.id, r.grid_id, r.fields, r.versions, r.conflict_fields,
+const VIEW_COLUMNS: &str = "r.id, r.grid_id, r.fields, r.conflict_fields,
     EXISTS (SELECT 1 FROM outbox o WHERE o.collection = r.collection AND o.record_id = r.id AND o.state = 'pending'),
     (SELECT json_array(x.code, x.message) FROM rejections x
       WHERE x.collection = r.collection AND x.record_id = r.id AND x.cleared = 0
       ORDER BY x.seq DESC LIMIT 1)";
 
-type RawView = (
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    bool,
-    Option<String>,
-);
+type RawView = (String, String, String, Option<String>, bool, Option<String>);
 
 fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawView> {
     Ok((
@@ -373,7 +386,6 @@ fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawView> {
         r.get(3)?,
         r.get(4)?,
         r.get(5)?,
-        r.get(6)?,
     ))
 }
 
@@ -402,13 +414,12 @@ pub(crate) fn sync_state(
 }
 
 fn view_from_raw(collection: Collection, raw: RawView) -> Result<RecordView> {
-    let (id, grid, fields, versions, conflicts, pending, rejection) = raw;
+    let (id, grid, fields, conflicts, pending, rejection) = raw;
     Ok(RecordView {
         collection,
         id: parse_id(&id)?,
         grid_id: parse_grid(&grid)?,
         fields: serde_json::from_str(&fields)?,
-        versions: serde_json::from_str(&versions)?,
         sync: sync_state(pending, rejection.as_deref(), conflicts.as_deref())?,
     })
 }

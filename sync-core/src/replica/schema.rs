@@ -12,7 +12,10 @@
 //! - v2: rejections move to their own table (so the outbox only holds what still has to
 //!   reach the server or be confirmed by a pull), records get `conflict_fields` (sync state)
 //!   and `parent_id` (the record a track point / visit / need / action / attachment hangs off,
-//!   indexed for timelines), the outbox gets `parent_id` too.
+//!   indexed for timelines and routes), the outbox gets `parent_id` too. `meta` and `records`
+//!   become `WITHOUT ROWID` tables, records drop their stored `versions` (derived from mirror
+//!   and outbox instead) and the outbox loses its unique index on `mutation_id`: fewer and
+//!   smaller B-tree pages to write per write (the write path's cost is mostly pages written).
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -74,6 +77,40 @@ CREATE INDEX outbox_record ON outbox (collection, record_id);
 ";
 
 const V2: &str = "
+CREATE TABLE meta_v2 (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+INSERT INTO meta_v2 (key, value) SELECT key, value FROM meta;
+DROP TABLE meta;
+ALTER TABLE meta_v2 RENAME TO meta;
+
+CREATE TABLE records_v2 (
+    collection      TEXT NOT NULL,
+    id              TEXT NOT NULL,
+    grid_id         TEXT NOT NULL,
+    parent_id       TEXT,
+    fields          TEXT NOT NULL,
+    mirror          TEXT,
+    conflict_fields TEXT,
+    PRIMARY KEY (collection, id)
+) WITHOUT ROWID;
+INSERT INTO records_v2 (collection, id, grid_id, parent_id, fields, mirror)
+    SELECT collection, id, grid_id,
+           CASE collection
+               WHEN 'track_points'   THEN json_extract(fields, '$.patrol_id')
+               WHEN 'visits'         THEN json_extract(fields, '$.household_id')
+               WHEN 'needs'          THEN json_extract(fields, '$.household_id')
+               WHEN 'hazard_actions' THEN json_extract(fields, '$.hazard_id')
+               WHEN 'attachments'    THEN json_extract(fields, '$.owner_id')
+           END,
+           fields, mirror
+    FROM records;
+DROP TABLE records;
+ALTER TABLE records_v2 RENAME TO records;
+CREATE INDEX records_grid ON records (collection, grid_id);
+CREATE INDEX records_parent ON records (collection, parent_id) WHERE parent_id IS NOT NULL;
+
 CREATE TABLE rejections (
     seq         INTEGER PRIMARY KEY,
     mutation_id TEXT NOT NULL,
@@ -94,27 +131,35 @@ INSERT INTO rejections (seq, mutation_id, collection, record_id, grid_id, op, co
            coalesce(json_extract(error, '$.message'), 'rejected by the server'),
            fields, created_at
     FROM outbox WHERE state = 'rejected';
-DELETE FROM outbox WHERE state = 'rejected';
-ALTER TABLE outbox DROP COLUMN error;
-ALTER TABLE outbox ADD COLUMN parent_id TEXT;
-UPDATE outbox SET parent_id = CASE collection
-    WHEN 'track_points'   THEN json_extract(fields, '$.patrol_id')
-    WHEN 'visits'         THEN json_extract(fields, '$.household_id')
-    WHEN 'needs'          THEN json_extract(fields, '$.household_id')
-    WHEN 'hazard_actions' THEN json_extract(fields, '$.hazard_id')
-    WHEN 'attachments'    THEN json_extract(fields, '$.owner_id')
-    END;
-CREATE INDEX outbox_parent ON outbox (parent_id) WHERE parent_id IS NOT NULL;
-ALTER TABLE records ADD COLUMN parent_id TEXT;
-ALTER TABLE records ADD COLUMN conflict_fields TEXT;
-UPDATE records SET parent_id = CASE collection
-    WHEN 'track_points'   THEN json_extract(fields, '$.patrol_id')
-    WHEN 'visits'         THEN json_extract(fields, '$.household_id')
-    WHEN 'needs'          THEN json_extract(fields, '$.household_id')
-    WHEN 'hazard_actions' THEN json_extract(fields, '$.hazard_id')
-    WHEN 'attachments'    THEN json_extract(fields, '$.owner_id')
-    END;
-CREATE INDEX records_parent ON records (collection, parent_id) WHERE parent_id IS NOT NULL;
+
+CREATE TABLE outbox_v2 (
+    seq         INTEGER PRIMARY KEY,
+    mutation_id TEXT NOT NULL,
+    collection  TEXT NOT NULL,
+    record_id   TEXT NOT NULL,
+    grid_id     TEXT NOT NULL,
+    parent_id   TEXT,
+    op          TEXT NOT NULL,
+    hlc         TEXT NOT NULL,
+    fields      TEXT NOT NULL,
+    base        TEXT NOT NULL,
+    state       TEXT NOT NULL DEFAULT 'pending',
+    created_at  INTEGER NOT NULL
+);
+INSERT INTO outbox_v2 (seq, mutation_id, collection, record_id, grid_id, parent_id, op, hlc, fields, base, state, created_at)
+    SELECT seq, mutation_id, collection, record_id, grid_id,
+           CASE collection
+               WHEN 'track_points'   THEN json_extract(fields, '$.patrol_id')
+               WHEN 'visits'         THEN json_extract(fields, '$.household_id')
+               WHEN 'needs'          THEN json_extract(fields, '$.household_id')
+               WHEN 'hazard_actions' THEN json_extract(fields, '$.hazard_id')
+               WHEN 'attachments'    THEN json_extract(fields, '$.owner_id')
+           END,
+           op, hlc, fields, base, state, created_at
+    FROM outbox WHERE state <> 'rejected';
+DROP TABLE outbox;
+ALTER TABLE outbox_v2 RENAME TO outbox;
+CREATE INDEX outbox_record ON outbox (collection, record_id);
 ";
 
 /// The ladder: `STEPS[i]` takes a file from version `i` to `i + 1`.

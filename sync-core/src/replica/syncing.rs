@@ -189,11 +189,12 @@ impl Replica {
         let mut guard = self.lock();
         let super::Inner { conn, session } = &mut *guard;
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // Saved as the floor before any entry is deleted (see `meta::counters`).
+        let mut counters = meta::counters(&tx, self.device)?;
         if let Some(remote) = &page.server_hlc {
-            let mut counters = meta::counters(&tx, self.device)?;
             counters.clock.observe(remote, now_ms(self));
-            meta::save_counters(&tx, &counters)?;
         }
+        meta::save_counters(&tx, &counters)?;
         let scope: Option<Vec<GridId>> = page
             .scope
             .as_ref()

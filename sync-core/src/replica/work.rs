@@ -2,8 +2,8 @@
 //! Records that hang off another record (a point off its patrol, a visit or need off its
 //! household, an attachment off its owner) take that record's grid.
 
-use super::error::{ReplicaError, Result};
-use super::records::{self, Tracked};
+use super::error::Result;
+use super::records::Tracked;
 use super::Replica;
 use crate::collection::Collection;
 use crate::ids::{GridId, RecordId};
@@ -14,19 +14,12 @@ use crate::model::{
 use crate::wire::Fields;
 
 impl Replica {
-    /// The grid of a record held here.
-    pub(crate) fn grid_of(&self, collection: Collection, id: RecordId) -> Result<GridId> {
-        let inner = self.lock();
-        records::grid_of(&inner.conn, collection, id)?
-            .ok_or(ReplicaError::NotFound { collection, id })
-    }
-
     // Patrols -------------------------------------------------------------------------------
 
     pub fn start_patrol(&self, grid: GridId, patrol: &NewPatrol) -> Result<RecordId> {
         self.write(|w| {
             let fields = patrol.to_fields(w.now());
-            Ok(w.create(Collection::Patrols, grid, &fields, None)?.0)
+            Ok(w.create(Collection::Patrols, Some(grid), &fields, None)?.0)
         })
     }
 
@@ -62,14 +55,8 @@ impl Replica {
     /// Append a point to a patrol's route.
     pub fn add_track_point(&self, patrol: RecordId, point: &NewTrackPoint) -> Result<RecordId> {
         self.write(|w| {
-            let grid = records::grid_of(&w.tx, Collection::Patrols, patrol)?.ok_or(
-                ReplicaError::NotFound {
-                    collection: Collection::Patrols,
-                    id: patrol,
-                },
-            )?;
             let fields = point.to_fields(patrol, w.now());
-            Ok(w.create(Collection::TrackPoints, grid, &fields, None)?.0)
+            Ok(w.create(Collection::TrackPoints, None, &fields, None)?.0)
         })
     }
 
@@ -88,14 +75,8 @@ impl Replica {
 
     pub fn record_visit(&self, visit: &NewVisit) -> Result<RecordId> {
         self.write(|w| {
-            let grid = records::grid_of(&w.tx, Collection::Households, visit.household_id)?.ok_or(
-                ReplicaError::NotFound {
-                    collection: Collection::Households,
-                    id: visit.household_id,
-                },
-            )?;
             let fields = visit.to_fields(w.now());
-            Ok(w.create(Collection::Visits, grid, &fields, None)?.0)
+            Ok(w.create(Collection::Visits, None, &fields, None)?.0)
         })
     }
 
@@ -118,8 +99,10 @@ impl Replica {
     // Needs ---------------------------------------------------------------------------------
 
     pub fn add_need(&self, need: &NewNeed) -> Result<RecordId> {
-        let grid = self.grid_of(Collection::Households, need.household_id)?;
-        self.create(Collection::Needs, grid, &need.to_fields())
+        self.write(|w| {
+            Ok(w.create(Collection::Needs, None, &need.to_fields(), None)?
+                .0)
+        })
     }
 
     pub fn edit_need(&self, id: RecordId, patch: &NeedPatch) -> Result<()> {
@@ -143,8 +126,7 @@ impl Replica {
     /// Record an attachment's metadata (the bytes are uploaded separately).
     pub fn add_attachment(&self, attachment: &NewAttachment) -> Result<RecordId> {
         let fields: Fields = attachment.to_fields();
-        let grid = self.grid_of(attachment.owner_collection, attachment.owner_id)?;
-        self.create(Collection::Attachments, grid, &fields)
+        self.write(|w| Ok(w.create(Collection::Attachments, None, &fields, None)?.0))
     }
 
     pub fn attachments_of(&self, owner: RecordId) -> Result<Vec<Tracked<Attachment>>> {

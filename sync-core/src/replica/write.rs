@@ -7,7 +7,8 @@
 //!   grid is in the session's scope and referenced records exist here, in the same grid;
 //! - each entry's `base` is, per field, the version the local view showed before the edit
 //!   (`None` for a new record or a field never written);
-//! - the `seq` counter and the clock state are read and written in the same transaction.
+//! - the `seq` counter and the clock state are read in the same transaction and advance with
+//!   the entries it inserts.
 
 use std::collections::BTreeMap;
 
@@ -58,7 +59,7 @@ impl<'a> WriteTx<'a> {
     }
 
     pub fn commit(self) -> Result<()> {
-        meta::save_counters(&self.tx, &self.counters)?;
+        // The counters live on in the last outbox entry (see `meta::counters`).
         self.tx.commit()?;
         Ok(())
     }
@@ -81,13 +82,8 @@ impl<'a> WriteTx<'a> {
         (self.counters.last_seq, hlc)
     }
 
-    /// The records a new record refers to must be here, in its grid.
-    fn check_references(
-        &self,
-        collection: Collection,
-        grid: GridId,
-        fields: &Fields,
-    ) -> Result<()> {
+    /// The records a new record refers to must be here, all in one grid; returns that grid.
+    fn referenced_grid(&self, collection: Collection, fields: &Fields) -> Result<Option<GridId>> {
         let refs: &[(&str, Collection)] = match collection {
             Collection::TrackPoints => &[("patrol_id", Collection::Patrols)],
             Collection::Visits => &[("household_id", Collection::Households)],
@@ -111,39 +107,40 @@ impl<'a> WriteTx<'a> {
                 targets.push((c, v));
             }
         }
+        let mut grid = None;
         for (target, value) in targets {
             let Some(id) = value.as_str().and_then(|s| s.parse::<RecordId>().ok()) else {
                 continue;
             };
-            match records::grid_of(&self.tx, target, id)? {
-                None => {
+            match (records::grid_of(&self.tx, target, id)?, grid) {
+                (None, _) => {
                     return Err(invalid(
                         RejectCode::NotFound,
                         format!("no {target} record {id}"),
                     ))
                 }
-                Some(g) if g != grid => {
+                (Some(g), Some(first)) if g != first => {
                     return Err(invalid(
                         RejectCode::InvalidValue,
                         format!("{target} record {id} belongs to another grid"),
                     ))
                 }
-                Some(_) => {}
+                (Some(g), _) => grid = Some(g),
             }
         }
-        Ok(())
+        Ok(grid)
     }
 
-    /// Create a record. `extra_view` adds fields to the local view only (a new hazard's
-    /// derived status). Returns the id and the validated fields.
+    /// Create a record in `grid` (`None`: the grid of the record it refers to). `extra_view`
+    /// adds fields to the local view only (a new hazard's derived status). Returns the id and
+    /// the validated fields.
     pub fn create(
         &mut self,
         collection: Collection,
-        grid: GridId,
+        grid: Option<GridId>,
         fields: &Fields,
         extra_view: Option<&Fields>,
     ) -> Result<(RecordId, Fields)> {
-        self.check_scope(grid)?;
         let validated = validate_write(
             collection,
             Op::Upsert,
@@ -151,15 +148,30 @@ impl<'a> WriteTx<'a> {
             WriteContext::create(self.session.user_id),
         )
         .map_err(ReplicaError::Invalid)?;
-        self.check_references(collection, grid, &validated)?;
+        let grid = match (grid, self.referenced_grid(collection, &validated)?) {
+            (Some(g), Some(r)) if g != r => {
+                return Err(invalid(
+                    RejectCode::InvalidValue,
+                    "the record it refers to belongs to another grid",
+                ))
+            }
+            (Some(g), _) | (None, Some(g)) => g,
+            (None, None) => {
+                return Err(invalid(
+                    RejectCode::MissingField,
+                    format!("a new {collection} record needs a grid"),
+                ))
+            }
+        };
+        self.check_scope(grid)?;
         let id = RecordId::from(self.replica.fresh_id());
         let mutation_id = MutationId::from(self.replica.fresh_id());
         let (seq, hlc) = self.stamp();
 
         let fields_json = serde_json::to_string(&validated)?;
-        let base: BTreeMap<&str, Option<&Hlc>> =
-            validated.keys().map(|k| (k.as_str(), None)).collect();
-        let base_json = serde_json::to_string(&base)?;
+        // A new record's base is null for every field; the outbox stores it as `{}` (see
+        // `outbox::pending_page`).
+        let base_json = "{}";
         let view_json = match extra_view {
             Some(extra) => {
                 let mut view = validated.clone();
@@ -168,24 +180,17 @@ impl<'a> WriteTx<'a> {
             }
             None => None,
         };
-        let mut versions: BTreeMap<&str, &Hlc> =
-            validated.keys().map(|k| (k.as_str(), &hlc)).collect();
-        if let Some(extra) = extra_view {
-            versions.extend(extra.keys().map(|k| (k.as_str(), &hlc)));
-        }
-        let versions_json = serde_json::to_string(&versions)?;
 
         let id_text = id.to_string();
         let grid_text = grid.to_string();
         let parent = parent_of(collection, &validated);
-        records::put_view(
+        records::insert_view(
             &self.tx,
             collection,
             &id_text,
             &grid_text,
             parent.as_deref(),
             view_json.as_deref().unwrap_or(&fields_json),
-            &versions_json,
         )?;
         outbox::insert(
             &self.tx,
@@ -199,7 +204,7 @@ impl<'a> WriteTx<'a> {
                 op: Op::Upsert,
                 hlc: &hlc,
                 fields: &fields_json,
-                base: &base_json,
+                base: base_json,
                 created_at: self.now,
             },
         )?;
@@ -228,17 +233,17 @@ impl<'a> WriteTx<'a> {
         if validated.is_empty() {
             return Ok(());
         }
+        let versions = records::versions_of(&self.tx, collection, id)?;
         let mutation_id = MutationId::from(self.replica.fresh_id());
         let (seq, hlc) = self.stamp();
         let base: BTreeMap<&str, Option<&Hlc>> = validated
             .keys()
-            .map(|k| (k.as_str(), view.versions.get(k)))
+            .map(|k| (k.as_str(), versions.get(k)))
             .collect();
         let base_json = serde_json::to_string(&base)?;
         let fields_json = serde_json::to_string(&validated)?;
         for (k, v) in &validated {
             view.fields.insert(k.clone(), v.clone());
-            view.versions.insert(k.clone(), hlc.clone());
         }
         let id_text = id.to_string();
         let grid_text = view.grid_id.to_string();
@@ -250,7 +255,6 @@ impl<'a> WriteTx<'a> {
             &grid_text,
             parent.as_deref(),
             &serde_json::to_string(&view.fields)?,
-            &serde_json::to_string(&view.versions)?,
         )?;
         outbox::insert(
             &self.tx,
