@@ -23,7 +23,7 @@ use crate::wire::{Fields, Mutation, Op, Reason};
 
 /// What the view needs of an entry.
 pub(crate) struct Entry {
-    pub grid_id: GridId,
+    pub seq: u64,
     pub hlc: Hlc,
     pub fields: Fields,
 }
@@ -43,16 +43,16 @@ fn entries(
     let rows = stmt
         .query_map(args, |r| {
             Ok((
-                r.get::<_, String>(0)?,
+                r.get::<_, i64>(0)?,
                 r.get::<_, String>(1)?,
                 r.get::<_, String>(2)?,
             ))
         })?
         .collect::<Result<Vec<_>, _>>()?;
     rows.into_iter()
-        .map(|(grid, hlc, fields)| {
+        .map(|(seq, hlc, fields)| {
             Ok(Entry {
-                grid_id: parse_grid(&grid)?,
+                seq: u64::try_from(seq).map_err(|_| corrupt("seq"))?,
                 hlc: parse_hlc(&hlc)?,
                 fields: serde_json::from_str(&fields)?,
             })
@@ -60,24 +60,27 @@ fn entries(
         .collect()
 }
 
-/// A record's entries (pending and acked), in `seq` order.
+/// A record's entries (pending and acked), in `seq` order: the seqs its `records` row lists
+/// (`records.entries`), looked up by primary key — the outbox needs no per-record index.
 pub(crate) fn entries_for(
     conn: &Connection,
     collection: Collection,
     id: RecordId,
 ) -> Result<Vec<Entry>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT grid_id, hlc, fields FROM outbox WHERE collection = ?1 AND record_id = ?2 ORDER BY seq",
+        "SELECT o.seq, o.hlc, o.fields
+         FROM records r, json_each(r.entries) j JOIN outbox o ON o.seq = j.value
+         WHERE r.collection = ?1 AND r.id = ?2
+         ORDER BY o.seq",
     )?;
     entries(&mut stmt, params![collection.as_str(), id.to_string()])
 }
 
 /// A hazard's actions still in the outbox whose server version has not been pulled yet.
 pub(crate) fn unmirrored_actions(conn: &Connection, hazard: RecordId) -> Result<Vec<Entry>> {
-    // Through the records' parent index: an action with an outbox entry has a records row.
     let mut stmt = conn.prepare_cached(
-        "SELECT o.grid_id, o.hlc, o.fields FROM records r
-         JOIN outbox o ON o.collection = 'hazard_actions' AND o.record_id = r.id
+        "SELECT o.seq, o.hlc, o.fields
+         FROM records r, json_each(r.entries) j JOIN outbox o ON o.seq = j.value
          WHERE r.collection = 'hazard_actions' AND r.parent_id = ?1 AND r.mirror IS NULL
          ORDER BY o.seq",
     )?;

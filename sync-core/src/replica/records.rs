@@ -10,7 +10,9 @@
 //!   change of either goes through it (or, on the write path, through an equivalent
 //!   incremental update of one entry on top of the stored view);
 //! - a row exists only while the record has a mirror or an outbox entry, and only for a grid
-//!   of the session's scope (once the phone knows one).
+//!   of the session's scope (once the phone knows one);
+//! - `entries` lists the `seq`s of the record's outbox entries (JSON array, NULL when none):
+//!   the write path appends, [`recompute`] rewrites it from the entries that still exist.
 
 use std::collections::BTreeMap;
 
@@ -149,7 +151,7 @@ pub(crate) fn grid_of(
     grid.map(|g| parse_grid(&g)).transpose()
 }
 
-/// Insert the view of a record created here (it has no row yet).
+/// Insert the view of a record created here (it has no row yet) with its first entry.
 pub(crate) fn insert_view(
     conn: &Connection,
     collection: Collection,
@@ -157,30 +159,58 @@ pub(crate) fn insert_view(
     grid: &str,
     parent: Option<&str>,
     fields: &str,
+    seq: u64,
 ) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO records (collection, id, grid_id, parent_id, fields) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO records (collection, id, grid_id, parent_id, fields, entries)
+         VALUES (?1, ?2, ?3, ?4, ?5, json_array(?6))",
     )?
-    .execute(params![collection.as_str(), id, grid, parent, fields])?;
+    .execute(params![
+        collection.as_str(),
+        id,
+        grid,
+        parent,
+        fields,
+        i64::try_from(seq).unwrap_or(i64::MAX)
+    ])?;
     Ok(())
 }
 
-/// Write a record's local view, keeping its mirror and conflict marks.
-pub(crate) fn put_view(
+/// Update the view of an edited record and list the edit's entry.
+pub(crate) fn append_view(
     conn: &Connection,
     collection: Collection,
     id: &str,
-    grid: &str,
-    parent: Option<&str>,
     fields: &str,
+    seq: u64,
 ) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO records (collection, id, grid_id, parent_id, fields)
-         VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (collection, id) DO UPDATE SET
-             grid_id = excluded.grid_id, parent_id = excluded.parent_id, fields = excluded.fields",
+        "UPDATE records SET fields = ?3, entries = json_insert(coalesce(entries, '[]'), '$[#]', ?4)
+         WHERE collection = ?1 AND id = ?2",
     )?
-    .execute(params![collection.as_str(), id, grid, parent, fields])?;
+    .execute(params![
+        collection.as_str(),
+        id,
+        fields,
+        i64::try_from(seq).unwrap_or(i64::MAX)
+    ])?;
+    Ok(())
+}
+
+/// Write a record's recomputed view and entry list, keeping its mirror and conflict marks.
+fn put_view(
+    conn: &Connection,
+    collection: Collection,
+    id: &str,
+    parent: Option<&str>,
+    fields: &str,
+    entries: Option<&str>,
+) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE records SET parent_id = ?3, fields = ?4, entries = ?5
+         WHERE collection = ?1 AND id = ?2",
+    )?
+    .execute(params![collection.as_str(), id, parent, fields, entries])?;
     Ok(())
 }
 
@@ -275,14 +305,11 @@ pub(crate) fn recompute(
     role: Role,
     scope: Option<&[GridId]>,
 ) -> Result<bool> {
-    let stored = load_mirror(conn, collection, id)?;
-    let entries = outbox::entries_for(conn, collection, id)?;
-    let grid = match (&stored, entries.first()) {
-        (Some((g, _)), _) => *g,
-        (None, Some(e)) => e.grid_id,
-        (None, None) => return Ok(false),
+    // A record's entries are listed on its row: no row, no record.
+    let Some((grid, mirror)) = load_mirror(conn, collection, id)? else {
+        return Ok(false);
     };
-    let mirror = stored.and_then(|(_, m)| m);
+    let entries = outbox::entries_for(conn, collection, id)?;
     if (mirror.is_none() && entries.is_empty()) || scope.is_some_and(|s| !s.contains(&grid)) {
         delete(conn, collection, id)?;
         return Ok(false);
@@ -298,13 +325,16 @@ pub(crate) fn recompute(
     }
     let parent = parent_of(collection, &view.fields());
     let fields = serde_json::to_string(&view.fields())?;
+    let listed = (!entries.is_empty())
+        .then(|| serde_json::to_string(&entries.iter().map(|e| e.seq).collect::<Vec<_>>()))
+        .transpose()?;
     put_view(
         conn,
         collection,
         &id.to_string(),
-        &grid.to_string(),
         parent.as_deref(),
         &fields,
+        listed.as_deref(),
     )?;
     Ok(true)
 }
@@ -371,7 +401,7 @@ pub(crate) fn set_workflow(view: &mut RecordState, state: &WorkflowState, stamp:
 
 /// The columns every view query returns (see [`view_from_row`]).
 const VIEW_COLUMNS: &str = "r.id, r.grid_id, r.fields, r.conflict_fields,
-    EXISTS (SELECT 1 FROM outbox o WHERE o.collection = r.collection AND o.record_id = r.id AND o.state = 'pending'),
+    EXISTS (SELECT 1 FROM json_each(r.entries) j JOIN outbox o ON o.seq = j.value WHERE o.state = 'pending'),
     (SELECT json_array(x.code, x.message) FROM rejections x
       WHERE x.collection = r.collection AND x.record_id = r.id AND x.cleared = 0
       ORDER BY x.seq DESC LIMIT 1)";

@@ -13,9 +13,11 @@
 //!   reach the server or be confirmed by a pull), records get `conflict_fields` (sync state)
 //!   and `parent_id` (the record a track point / visit / need / action / attachment hangs off,
 //!   indexed for timelines and routes), the outbox gets `parent_id` too. `meta` and `records`
-//!   become `WITHOUT ROWID` tables, records drop their stored `versions` (derived from mirror
-//!   and outbox instead) and the outbox loses its unique index on `mutation_id`: fewer and
-//!   smaller B-tree pages to write per write (the write path's cost is mostly pages written).
+//!   become `WITHOUT ROWID` tables; records drop their stored `versions` (derived from mirror
+//!   and outbox instead) and their grid index (a phone holds a few grids: a list scans the
+//!   collection) and list their outbox entries' seqs (`entries`), so the outbox needs no
+//!   index besides its `seq`. Fewer and smaller B-tree pages per write: the write path's cost
+//!   is mostly the pages its commit writes.
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -93,9 +95,10 @@ CREATE TABLE records_v2 (
     fields          TEXT NOT NULL,
     mirror          TEXT,
     conflict_fields TEXT,
+    entries         TEXT,
     PRIMARY KEY (collection, id)
 ) WITHOUT ROWID;
-INSERT INTO records_v2 (collection, id, grid_id, parent_id, fields, mirror)
+INSERT INTO records_v2 (collection, id, grid_id, parent_id, fields, mirror, entries)
     SELECT collection, id, grid_id,
            CASE collection
                WHEN 'track_points'   THEN json_extract(fields, '$.patrol_id')
@@ -104,11 +107,13 @@ INSERT INTO records_v2 (collection, id, grid_id, parent_id, fields, mirror)
                WHEN 'hazard_actions' THEN json_extract(fields, '$.hazard_id')
                WHEN 'attachments'    THEN json_extract(fields, '$.owner_id')
            END,
-           fields, mirror
+           fields, mirror,
+           (SELECT nullif(json_group_array(o.seq), '[]') FROM outbox o
+             WHERE o.collection = records.collection AND o.record_id = records.id
+               AND o.state <> 'rejected')
     FROM records;
 DROP TABLE records;
 ALTER TABLE records_v2 RENAME TO records;
-CREATE INDEX records_grid ON records (collection, grid_id);
 CREATE INDEX records_parent ON records (collection, parent_id) WHERE parent_id IS NOT NULL;
 
 CREATE TABLE rejections (
@@ -159,7 +164,6 @@ INSERT INTO outbox_v2 (seq, mutation_id, collection, record_id, grid_id, parent_
     FROM outbox WHERE state <> 'rejected';
 DROP TABLE outbox;
 ALTER TABLE outbox_v2 RENAME TO outbox;
-CREATE INDEX outbox_record ON outbox (collection, record_id);
 ";
 
 /// The ladder: `STEPS[i]` takes a file from version `i` to `i + 1`.

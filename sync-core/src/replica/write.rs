@@ -191,6 +191,7 @@ impl<'a> WriteTx<'a> {
             &grid_text,
             parent.as_deref(),
             view_json.as_deref().unwrap_or(&fields_json),
+            seq,
         )?;
         outbox::insert(
             &self.tx,
@@ -248,13 +249,12 @@ impl<'a> WriteTx<'a> {
         let id_text = id.to_string();
         let grid_text = view.grid_id.to_string();
         let parent = parent_of(collection, &view.fields);
-        records::put_view(
+        records::append_view(
             &self.tx,
             collection,
             &id_text,
-            &grid_text,
-            parent.as_deref(),
             &serde_json::to_string(&view.fields)?,
+            seq,
         )?;
         outbox::insert(
             &self.tx,
