@@ -570,3 +570,17 @@ fn generic_records_carry_fields_versions_and_sync_state() {
         .unwrap();
     assert_eq!(r.hazard_timeline(hz).unwrap().len(), 1);
 }
+
+#[test]
+fn a_supervisor_whose_login_lists_no_grids_can_work_until_the_first_pull_states_the_scope() {
+    let s = setup();
+    let r = Replica::open_with(&s.path, Phone::options(&s.time, 0, 7)).unwrap();
+    r.set_session(user(5), Role::Supervisor, vec![]).unwrap();
+    let hz = r.report_hazard(&hazard(s.other)).unwrap();
+    r.act_on_hazard(hz, &NewHazardAction::new(HazardAction::Accept))
+        .unwrap();
+    assert_eq!(
+        r.hazard(hz).unwrap().record.status,
+        Some(HazardStatus::Accepted)
+    );
+}

@@ -90,9 +90,10 @@ pub struct Session {
 }
 
 impl Session {
-    /// The grids this phone may hold, once known (`None` before the first login).
+    /// The grids this phone may hold, once known: `None` before the first login, and while a
+    /// supervisor's login listed no grids (their scope is an area; the first pull states it).
     pub fn scope(&self) -> Option<&[GridId]> {
-        self.user_id.map(|_| self.grid_ids.as_slice())
+        (self.user_id.is_some() && !self.grid_ids.is_empty()).then_some(self.grid_ids.as_slice())
     }
 }
 
@@ -174,8 +175,10 @@ impl Replica {
         self.sync_lock.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Record who logged in (after `POST /auth/login`). Logging in as another user is refused
-    /// while that user's changes are unsent; otherwise the previous user's data is removed.
+    /// Record who logged in (after `POST /auth/login`): the user, their role and the login
+    /// response's `grid_ids` (may be empty for a supervisor: every pull states the scope, and
+    /// the phone keeps to it). Logging in as another user is refused while that user's changes
+    /// are unsent; otherwise the previous user's data is removed.
     pub fn set_session(&self, user_id: UserId, role: Role, grid_ids: Vec<GridId>) -> Result<()> {
         let mut inner = self.lock();
         let Inner { conn, session } = &mut *inner;

@@ -65,7 +65,11 @@ impl<'a> WriteTx<'a> {
     }
 
     fn check_scope(&self, grid: GridId) -> Result<()> {
-        if self.session.user_id.is_none() || self.session.grid_ids.contains(&grid) {
+        if self
+            .session
+            .scope()
+            .is_none_or(|grids| grids.contains(&grid))
+        {
             Ok(())
         } else {
             Err(invalid(
