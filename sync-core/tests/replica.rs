@@ -512,6 +512,30 @@ fn before_login_writes_are_kept_and_authors_left_to_the_server() {
     let p = r.start_patrol(s.grid, &NewPatrol::default()).unwrap();
     assert_eq!(r.patrol(p).unwrap().record.worker_id, None);
     assert_eq!(r.status().unwrap().pending, 1);
+    // Syncing needs a session.
+    let err = sync_core::sync::sync(&r, &mut NoServer, &Default::default()).unwrap_err();
+    assert!(matches!(
+        err,
+        sync_core::sync::SyncError::Replica(ReplicaError::NotLoggedIn)
+    ));
+}
+
+struct NoServer;
+
+impl sync_core::sync::Transport for NoServer {
+    fn push(
+        &mut self,
+        _: &sync_core::wire::PushRequest,
+    ) -> Result<sync_core::wire::PushResponse, sync_core::sync::TransportError> {
+        panic!("no request may be made")
+    }
+    fn pull(
+        &mut self,
+        _: Option<&str>,
+        _: usize,
+    ) -> Result<sync_core::wire::PullResponse, sync_core::sync::TransportError> {
+        panic!("no request may be made")
+    }
 }
 
 #[test]

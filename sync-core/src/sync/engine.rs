@@ -65,13 +65,17 @@ impl SyncError {
     }
 }
 
-/// Push the outbox, then pull to the end. See the module notes.
+/// Push the outbox, then pull to the end. See the module notes. Needs a logged-in session
+/// ([`Replica::set_session`]): the server's answers are only meaningful for its user.
 pub fn sync(
     replica: &Replica,
     transport: &mut dyn Transport,
     options: &SyncOptions,
 ) -> Result<SyncSummary, SyncError> {
     let _one_at_a_time = replica.sync_guard();
+    if replica.scope().user_id.is_none() {
+        return Err(SyncError::Replica(ReplicaError::NotLoggedIn));
+    }
     let mut summary = SyncSummary::default();
     let outcome = push(replica, transport, options, &mut summary)
         .and_then(|()| pull(replica, transport, options, &mut summary));
