@@ -826,3 +826,72 @@ fn a_large_backlog_syncs_in_bounded_pages() {
     assert_eq!(b.replica.track(p).unwrap().len(), 450);
     b.assert_converged();
 }
+
+#[test]
+fn a_conflict_mark_clears_when_a_supervisor_resolves_it_or_the_worker_dismisses_it() {
+    use sync_core::ingest::{RecordWrite, Store};
+    use sync_core::merge::resolution_edit;
+    let w = World::new();
+    let a = w.phone("a", w.w1, 0);
+    let b = w.phone("b", w.w2, 0);
+    let h = a
+        .replica
+        .add_household(w.g1, &household("幸福路1号"))
+        .unwrap();
+    let h2 = a
+        .replica
+        .add_household(w.g1, &household("幸福路2号"))
+        .unwrap();
+    a.sync().unwrap();
+    b.sync().unwrap();
+    for id in [h, h2] {
+        a.replica.edit_household(id, &notes("A")).unwrap();
+        b.replica.edit_household(id, &notes("B")).unwrap();
+    }
+    a.sync().unwrap();
+    assert_eq!(b.sync().unwrap().conflicts.len(), 2);
+    assert!(matches!(
+        b.replica.household(h).unwrap().sync,
+        SyncState::Conflict { .. }
+    ));
+    // A supervisor keeps A's value for h: a server-stamped edit.
+    {
+        let mut hub = w.hub.borrow_mut();
+        let now = u64::try_from(w.time.now().millis()).unwrap();
+        let stamp = hub.clock.tick(now);
+        let (grid, state) = hub.store.record(Collection::Households, h).unwrap();
+        let resolved = resolution_edit(state, "notes", json!("A"), &stamp);
+        let changed = vec!["notes".to_string()];
+        hub.store
+            .save(RecordWrite {
+                collection: Collection::Households,
+                id: h,
+                grid_id: grid,
+                state: &resolved,
+                created: false,
+                changed: &changed,
+                device: None,
+                client_time: None,
+            })
+            .unwrap();
+    }
+    b.sync().unwrap();
+    assert_eq!(b.replica.household(h).unwrap().sync, SyncState::Synced);
+    assert_eq!(
+        b.replica.household(h).unwrap().record.notes.as_deref(),
+        Some("A")
+    );
+    // h2 is still marked until the worker dismisses it.
+    assert!(matches!(
+        b.replica.household(h2).unwrap().sync,
+        SyncState::Conflict { .. }
+    ));
+    b.replica
+        .dismiss_conflict(Collection::Households, h2)
+        .unwrap();
+    assert_eq!(b.replica.household(h2).unwrap().sync, SyncState::Synced);
+    assert!(b.replica.status().unwrap().conflicts.is_empty());
+    a.sync().unwrap();
+    a.assert_converged();
+    b.assert_converged();
+}
