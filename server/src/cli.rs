@@ -194,7 +194,7 @@ fn user_create(args: &UserCreateArgs) -> anyhow::Result<()> {
     if !args.password_stdin {
         anyhow::bail!("the password is read from standard input: pass --password-stdin");
     }
-    let role = users::Role::parse(&args.role).ok_or_else(|| {
+    let role = args.role.parse::<users::Role>().map_err(|_| {
         anyhow::anyhow!(
             "unknown role {:?}: expected worker, supervisor, department or admin",
             args.role

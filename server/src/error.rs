@@ -300,6 +300,10 @@ impl ResponseError for AppError {
             tracing::debug!(code = self.code(), error = %format!("{cause:#}"), "request refused");
         }
         let mut builder = HttpResponse::build(status);
+        if self.kind == ErrorKind::Unauthorized {
+            // RFC 7235: a 401 names the scheme it wants (bearer tokens, RFC 6750).
+            builder.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
         if let Some(secs) = self.retry_after_secs {
             builder.insert_header((header::RETRY_AFTER, HeaderValue::from(secs)));
         }

@@ -168,3 +168,83 @@ pub fn subtree_ids(conn: &mut DbConnection, root: &str) -> AppResult<Vec<String>
     }
     Ok(out)
 }
+
+/// The strict placement rule of the administration API: a district has no parent; a
+/// street's parent is a district, a community's a street, a grid's a community (422
+/// `invalid_hierarchy` otherwise, also for a parent that does not exist). Stricter than
+/// [`insert_area`], which only requires the parent to sit somewhere above.
+pub fn check_placement(
+    conn: &mut DbConnection,
+    level: AreaLevel,
+    parent_id: Option<&str>,
+) -> AppResult<()> {
+    let expected = match level {
+        AreaLevel::District => None,
+        AreaLevel::Street => Some(AreaLevel::District),
+        AreaLevel::Community => Some(AreaLevel::Street),
+        AreaLevel::Grid => Some(AreaLevel::Community),
+    };
+    let invalid = |msg: String| AppError::invalid(msg).with_code("invalid_hierarchy");
+    match (expected, parent_id) {
+        (None, None) => Ok(()),
+        (None, Some(_)) => Err(invalid("a district has no parent".to_owned())),
+        (Some(want), None) => Err(invalid(format!(
+            "a {} needs a parent_id (a {})",
+            level.as_str(),
+            want.as_str()
+        ))),
+        (Some(want), Some(parent_id)) => {
+            let parent = find_area(conn, parent_id)?.ok_or_else(|| {
+                invalid(format!("parent area {parent_id} does not exist"))
+            })?;
+            if parent.level == want.as_str() {
+                Ok(())
+            } else {
+                Err(invalid(format!(
+                    "the parent of a {} must be a {}, not a {}",
+                    level.as_str(),
+                    want.as_str(),
+                    parent.level
+                )))
+            }
+        }
+    }
+}
+
+/// Filters of [`list_page`].
+#[derive(Debug, Clone, Default)]
+pub struct AreaFilter {
+    /// Only these ids (a supervisor's subtree).
+    pub ids: Option<Vec<String>>,
+    /// Only this level.
+    pub level: Option<AreaLevel>,
+    /// Only children of this area.
+    pub parent_id: Option<String>,
+}
+
+/// A page of areas ordered by id (UUID v7: creation order), strictly after `after`.
+pub fn list_page(
+    conn: &mut DbConnection,
+    filter: &AreaFilter,
+    after: Option<&str>,
+    limit: i64,
+) -> AppResult<Vec<Area>> {
+    let mut query = areas::table
+        .select(Area::as_select())
+        .order(areas::id.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(areas::id.gt(after.to_owned()));
+    }
+    if let Some(ids) = &filter.ids {
+        query = query.filter(areas::id.eq_any(ids.clone()));
+    }
+    if let Some(level) = filter.level {
+        query = query.filter(areas::level.eq(level.as_str()));
+    }
+    if let Some(parent) = &filter.parent_id {
+        query = query.filter(areas::parent_id.eq(parent.clone()));
+    }
+    Ok(query.load(conn)?)
+}

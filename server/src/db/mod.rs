@@ -13,6 +13,8 @@
 //!   [`record_change`] (or [`bump_grid_counter`] + [`touch_record_index`]).
 
 pub mod areas;
+pub mod audit;
+pub mod devices;
 pub mod hlc;
 pub mod households;
 pub mod migrations;
@@ -20,6 +22,7 @@ mod pool;
 pub mod rate_limit;
 pub mod schema;
 mod sync_clock;
+pub mod tokens;
 mod tx;
 pub mod users;
 

@@ -5,51 +5,15 @@
 //! server (not serialised, not in `Debug`).
 
 use diesel::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use super::areas::missing_grids;
 use super::schema::{user_grids, users};
 use super::DbConnection;
 use crate::error::{AppError, AppResult};
 
-/// What a user may do (domain.md, "Roles").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Grid worker: their assigned grids.
-    Worker,
-    /// Community or street staff: every grid under their area.
-    Supervisor,
-    /// A handling department: hazards dispatched to it.
-    Department,
-    /// Everything.
-    Admin,
-}
-
-impl Role {
-    /// Every role.
-    pub const ALL: [Role; 4] = [
-        Role::Worker,
-        Role::Supervisor,
-        Role::Department,
-        Role::Admin,
-    ];
-
-    /// The stored and wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Worker => "worker",
-            Role::Supervisor => "supervisor",
-            Role::Department => "department",
-            Role::Admin => "admin",
-        }
-    }
-
-    /// Parse a stored or wire name.
-    pub fn parse(s: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-}
+/// What a user may do (domain.md, "Roles"): sync-core's definition, so the server, the
+/// phones and the workflow rules share one enum (`as_str`, `FromStr`, serde snake_case).
+pub use sync_core::workflow::Role;
 
 /// A stored user.
 #[derive(Clone, PartialEq, Queryable, Selectable, Insertable)]
@@ -222,4 +186,159 @@ pub fn grid_ids(conn: &mut DbConnection, user_id: &str) -> AppResult<Vec<String>
 /// How many users exist.
 pub fn count(conn: &mut DbConnection) -> AppResult<i64> {
     Ok(users::table.count().get_result(conn)?)
+}
+
+/// A user as the administration API shows it (never the password hash).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct UserView {
+    /// UUID.
+    pub id: String,
+    /// Login name.
+    pub username: String,
+    /// Shown name.
+    pub display_name: Option<String>,
+    /// Role.
+    pub role: String,
+    /// Assigned grids (workers), sorted.
+    pub grid_ids: Vec<String>,
+    /// Area (supervisors: the root of their scope).
+    pub area_id: Option<String>,
+    /// Department (department users).
+    pub department: Option<String>,
+    /// Whether the user may log in.
+    pub active: bool,
+    /// Creation time, RFC 3339.
+    pub created_at: String,
+    /// Last change, RFC 3339.
+    pub updated_at: String,
+}
+
+impl UserView {
+    /// The view of `user` with its grids.
+    pub fn new(user: User, grid_ids: Vec<String>) -> UserView {
+        UserView {
+            created_at: sync_core::Timestamp(user.created_at).to_rfc3339(),
+            updated_at: sync_core::Timestamp(user.updated_at).to_rfc3339(),
+            id: user.id,
+            username: user.username,
+            display_name: user.display_name,
+            role: user.role,
+            grid_ids,
+            area_id: user.area_id,
+            department: user.department,
+            active: user.active,
+        }
+    }
+}
+
+/// The view of the user with this id.
+pub fn view(conn: &mut DbConnection, id: &str) -> AppResult<Option<UserView>> {
+    let Some(user) = find_by_id(conn, id)? else {
+        return Ok(None);
+    };
+    let grids = grid_ids(conn, &user.id)?;
+    Ok(Some(UserView::new(user, grids)))
+}
+
+/// A page of users ordered by id (UUID v7: creation order) strictly after `after`,
+/// optionally of one role, with their grids (one query for the page's grids).
+pub fn list_page(
+    conn: &mut DbConnection,
+    role: Option<Role>,
+    after: Option<&str>,
+    limit: i64,
+) -> AppResult<Vec<UserView>> {
+    let mut query = users::table
+        .select(User::as_select())
+        .order(users::id.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(users::id.gt(after.to_owned()));
+    }
+    if let Some(role) = role {
+        query = query.filter(users::role.eq(role.as_str()));
+    }
+    let page: Vec<User> = query.load(conn)?;
+    let ids: Vec<&str> = page.iter().map(|u| u.id.as_str()).collect();
+    let pairs: Vec<(String, String)> = user_grids::table
+        .filter(user_grids::user_id.eq_any(ids))
+        .select((user_grids::user_id, user_grids::grid_id))
+        .order((user_grids::user_id.asc(), user_grids::grid_id.asc()))
+        .load(conn)?;
+    Ok(page
+        .into_iter()
+        .map(|u| {
+            let grids = pairs
+                .iter()
+                .filter(|(uid, _)| *uid == u.id)
+                .map(|(_, g)| g.clone())
+                .collect();
+            UserView::new(u, grids)
+        })
+        .collect())
+}
+
+/// Ids of the users attached to any of `area_ids`: by their `area_id` or by one of their
+/// grids (a supervisor's people).
+pub fn ids_in_areas(conn: &mut DbConnection, area_ids: &[String]) -> AppResult<Vec<String>> {
+    let mut ids: Vec<String> = users::table
+        .filter(users::area_id.eq_any(area_ids))
+        .select(users::id)
+        .load(conn)?;
+    ids.extend(
+        user_grids::table
+            .filter(user_grids::grid_id.eq_any(area_ids))
+            .select(user_grids::user_id)
+            .load::<String>(conn)?,
+    );
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
+}
+
+/// How many active admins exist other than `except`.
+pub fn count_other_active_admins(conn: &mut DbConnection, except: &str) -> AppResult<i64> {
+    Ok(users::table
+        .filter(users::role.eq(Role::Admin.as_str()))
+        .filter(users::active.eq(true))
+        .filter(users::id.ne(except))
+        .count()
+        .get_result(conn)?)
+}
+
+/// The stored columns of a user that an update may change (the caller validated them).
+#[derive(Debug, Clone, PartialEq, AsChangeset)]
+#[diesel(table_name = users, treat_none_as_null = true)]
+pub struct UserChanges {
+    /// Shown name.
+    pub display_name: Option<String>,
+    /// Role.
+    pub role: String,
+    /// Area.
+    pub area_id: Option<String>,
+    /// Department.
+    pub department: Option<String>,
+    /// Whether the user may log in.
+    pub active: bool,
+    /// ms since epoch.
+    pub updated_at: i64,
+}
+
+/// Write `changes` (and, when given, a new password hash) to user `id`.
+pub fn update_user(
+    conn: &mut DbConnection,
+    id: &str,
+    changes: &UserChanges,
+    password_hash: Option<&str>,
+) -> AppResult<()> {
+    diesel::update(users::table.find(id))
+        .set(changes)
+        .execute(conn)?;
+    if let Some(hash) = password_hash {
+        diesel::update(users::table.find(id))
+            .set(users::password_hash.eq(hash))
+            .execute(conn)?;
+    }
+    Ok(())
 }
