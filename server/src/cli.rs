@@ -221,6 +221,21 @@ fn user_create(args: &UserCreateArgs) -> anyhow::Result<()> {
                 grid_ids: &args.grids,
             },
         )
+        .and_then(|user| {
+            // The CLI is an administrative write too; the actor is the system (no user).
+            db::audit::record(
+                conn,
+                None,
+                "user.create",
+                "user",
+                &user.id,
+                Some(serde_json::json!({
+                    "username": user.username, "role": user.role, "via": "cli",
+                    "grid_ids": args.grids, "area_id": user.area_id, "department": user.department,
+                })),
+            )?;
+            Ok(user)
+        })
     })?;
     println!("{}", user.id);
     Ok(())
