@@ -198,6 +198,36 @@ grid_server::backend_tests! {
         assert_eq!(resp.status, 422);
     }
 
+    async fn concurrent_refreshes_with_one_token_have_one_winner(server) {
+        make_user(&server, "w", Role::Worker, &[], None, None).await;
+        let body = login(&server, "w").await;
+        let token = body["refresh_token"].as_str().unwrap().to_owned();
+        let mut handles = Vec::new();
+        for _ in 0..4 {
+            let client = server.client().clone();
+            let url = server.url("/api/v1/auth/refresh");
+            let token = token.clone();
+            handles.push(actix_web::rt::spawn(async move {
+                let resp = client.post(url).json(&json!({"refresh_token": token})).send().await.unwrap();
+                let status = resp.status().as_u16();
+                (status, resp.json::<Value>().await.unwrap())
+            }));
+        }
+        let mut results = Vec::new();
+        for h in handles {
+            results.push(h.await.unwrap());
+        }
+        let winners: Vec<&Value> = results.iter().filter(|(s, _)| *s == 200).map(|(_, v)| v).collect();
+        assert_eq!(winners.len(), 1, "{results:?}");
+        for (status, v) in results.iter().filter(|(s, _)| *s != 200) {
+            assert_eq!((*status, v["error"]["code"].as_str()), (401, Some("refresh_token_reused")));
+        }
+        // The reuse ended the session: the winner's new tokens are dead too.
+        let resp = server.post_json("/api/v1/auth/refresh", &json!({"refresh_token": winners[0]["refresh_token"]})).await;
+        assert_eq!(resp.status, 401);
+        assert_eq!(status_with(&server, winners[0]["access_token"].as_str().unwrap()).await.0, 401);
+    }
+
     async fn expired_refresh_token_means_log_in_again(server) {
         make_user(&server, "w", Role::Worker, &[], None, None).await;
         let body = login(&server, "w").await;

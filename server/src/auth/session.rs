@@ -185,8 +185,10 @@ pub fn refresh(
         return Ok(Err(device_revoked()));
     }
     if row.revoked_at.is_some() {
-        return Ok(Err(AppError::unauthorized("the session has ended; log in again")
-            .with_code("session_ended")));
+        return Ok(Err(AppError::unauthorized(
+            "the session has ended; log in again",
+        )
+        .with_code("session_ended")));
     }
     if row.expires_at <= now_ms {
         return Ok(Err(AppError::unauthorized(
@@ -200,13 +202,23 @@ pub fn refresh(
     if !user.active {
         return Ok(Err(account_disabled()));
     }
-    if !tokens::mark_rotated(conn, &row.id, now_ms)? {
-        // Another refresh with this token committed first (PostgreSQL re-checks the row
-        // after waiting for its lock): the same token was used twice.
-        tokens::revoke_device(conn, &row.device_id, now_ms)?;
-        return Ok(Err(reused()));
-    }
+    // Touch the device first: on PostgreSQL the update locks its row until commit, so a
+    // refresh and a login (which also updates the device row first) of one device never
+    // interleave, and the device keeps at most one live refresh token.
     devices::touch(conn, &device.id, None, now_ms)?;
+    if !tokens::mark_rotated(conn, &row.id, now_ms)? {
+        // Someone changed the row since we read it (PostgreSQL re-checks the row after
+        // waiting for its lock). Read it again to tell why: rotated means the same token
+        // was used twice (reuse); revoked means a concurrent login or logout ended the
+        // session, which is no reason to suspect theft.
+        let now_row = tokens::find_by_hash(conn, &row.token_hash)?;
+        if now_row.is_some_and(|r| r.rotated_at.is_some()) {
+            tokens::revoke_device(conn, &row.device_id, now_ms)?;
+            return Ok(Err(reused()));
+        }
+        return Ok(Err(AppError::unauthorized("the session has ended; log in again")
+            .with_code("session_ended")));
+    }
     let role = user
         .role
         .parse::<Role>()

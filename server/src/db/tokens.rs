@@ -8,9 +8,10 @@
 //!   leak does not yield usable tokens.
 //! - A device's session is its chain of tokens: each refresh marks the presented row
 //!   `rotated_at` and inserts its successor with the same `family_id`. At most one row of a
-//!   device is live (neither rotated nor revoked) at a time.
-//! - [`mark_rotated`] is a compare-and-set on `rotated_at IS NULL`: of two concurrent
-//!   refreshes with one token, exactly one wins; the other is treated as reuse.
+//!   device is live (neither rotated nor revoked) at a time: logins and refreshes update
+//!   the device row before touching its tokens, which serialises them per device.
+//! - [`mark_rotated`] is a compare-and-set on `rotated_at IS NULL AND revoked_at IS NULL`:
+//!   of two concurrent refreshes with one token, exactly one wins; the other is reuse.
 
 use diesel::prelude::*;
 
