@@ -216,8 +216,10 @@ pub fn refresh(
             tokens::revoke_device(conn, &row.device_id, now_ms)?;
             return Ok(Err(reused()));
         }
-        return Ok(Err(AppError::unauthorized("the session has ended; log in again")
-            .with_code("session_ended")));
+        return Ok(Err(AppError::unauthorized(
+            "the session has ended; log in again",
+        )
+        .with_code("session_ended")));
     }
     let role = user
         .role
