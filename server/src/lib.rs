@@ -43,7 +43,9 @@ pub mod extractors;
 pub mod metrics;
 pub mod middleware;
 pub mod routes;
+pub mod scope;
 pub mod state;
+pub mod sync;
 pub mod telemetry;
 #[cfg(feature = "test-support")]
 pub mod testing;

@@ -1,8 +1,11 @@
-//! What every handler can reach: the pool, the configuration, the JWT keys, the metrics.
+//! What every handler can reach: the pool, the configuration, the JWT keys, the metrics,
+//! the server's clock.
 //! Cheap to clone (everything is behind an `Arc` or is one); handlers take
 //! `web::Data<AppState>`.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use sync_core::HlcClock;
 
 use crate::auth::JwtKeys;
 use crate::config::Config;
@@ -21,6 +24,9 @@ pub struct AppState {
     pub jwt: Arc<JwtKeys>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
+    /// The server's hybrid logical clock. A push works on a copy and folds it back, so the
+    /// lock is never held across a database transaction.
+    pub hlc: Arc<Mutex<HlcClock>>,
 }
 
 impl AppState {
@@ -31,6 +37,7 @@ impl AppState {
             config: Arc::new(config),
             jwt: Arc::new(jwt),
             metrics: Arc::new(Metrics::new()?),
+            hlc: Arc::new(Mutex::new(HlcClock::new(sync_core::hlc::SERVER_NODE))),
         })
     }
 }

@@ -15,10 +15,12 @@ pub mod admin;
 pub mod auth;
 pub mod ops;
 pub mod pagination;
+pub mod sync;
 
 /// Everything under `/api/v1`.
 pub fn api_v1(cfg: &mut web::ServiceConfig) {
     // Mounted by later modules: sync, supervisor API.
     auth::configure(cfg);
     admin::configure(cfg);
+    sync::configure(cfg);
 }

@@ -263,6 +263,15 @@ fn apply_one<S: Store>(
         Ok(f) => f,
         Err(reason) => return Ok(Err(reason)),
     };
+    // A role that may never take an action is refused before anything else is looked at.
+    let action = if m.collection == Collection::HazardActions {
+        match check_action(caller, &fields) {
+            Ok(action) => Some(action),
+            Err(reason) => return Ok(Err(reason)),
+        }
+    } else {
+        None
+    };
     let referenced_hazard = match check_references(store, caller, m, &fields)? {
         Ok(hazard) => hazard,
         Err(reason) => return Ok(Err(reason)),
@@ -277,7 +286,7 @@ fn apply_one<S: Store>(
     let current = existing.map(|e| e.state).unwrap_or_default();
 
     if m.collection == Collection::HazardActions {
-        let Some(hazard) = referenced_hazard else {
+        let (Some(hazard), Some(action)) = (referenced_hazard, action) else {
             return Ok(reject(RejectCode::MissingField, "hazard_id is required"));
         };
         return apply_hazard_action(
@@ -285,6 +294,7 @@ fn apply_one<S: Store>(
             caller,
             m,
             fields,
+            action,
             hazard,
             stamp,
             now_ms,
@@ -429,6 +439,22 @@ fn check_references<S: Store>(
     Ok(Ok(hazard))
 }
 
+/// Role and parameter checks of a hazard action, which do not depend on the hazard.
+fn check_action(caller: &Caller, fields: &Fields) -> Result<HazardAction, Reason> {
+    let input = action_input(fields);
+    let Some(action) = input.action else {
+        return reject(RejectCode::InvalidValue, "unknown action");
+    };
+    if !crate::workflow::may_take(caller.role, action) {
+        return reject(
+            RejectCode::Forbidden,
+            format!("a {} may not {action} a hazard", caller.role),
+        );
+    }
+    check_params(action, &input)?;
+    Ok(action)
+}
+
 fn dispatched_to(hazard: &StoredRecord, caller: &Caller) -> bool {
     let assigned = hazard.state.value("assignee_department").as_str();
     assigned.is_some() && assigned == caller.department.as_deref()
@@ -468,6 +494,7 @@ fn apply_hazard_action<S: Store>(
     caller: &Caller,
     m: &Mutation,
     mut fields: Fields,
+    action: HazardAction,
     hazard: StoredRecord,
     stamp: Hlc,
     now_ms: u64,
@@ -475,18 +502,6 @@ fn apply_hazard_action<S: Store>(
     client_time: Option<Timestamp>,
 ) -> Result<Outcome, S::Error> {
     let input = action_input(&fields);
-    let Some(action) = input.action else {
-        return Ok(reject(RejectCode::InvalidValue, "unknown action"));
-    };
-    if !crate::workflow::may_take(caller.role, action) {
-        return Ok(reject(
-            RejectCode::Forbidden,
-            format!("a {} may not {action} a hazard", caller.role),
-        ));
-    }
-    if let Err(reason) = check_params(action, &input) {
-        return Ok(Err(reason));
-    }
     let Some(hazard_id) = fields
         .get("hazard_id")
         .and_then(Value::as_str)
