@@ -217,6 +217,21 @@ fn role_may_write(role: Role, collection: Collection) -> bool {
     }
 }
 
+/// Apply one mutation outside a device's `seq` stream — the supervisor and department API
+/// records actions this way, so they follow exactly the rules phones do. The mutation's
+/// `seq` is ignored and nothing about the device's stream changes; a rejection is returned,
+/// not stored (the API answers it as an HTTP error). The outer `Result` is a storage failure.
+pub fn apply_mutation<S: Store>(
+    store: &mut S,
+    caller: &Caller,
+    m: &Mutation,
+    now: Timestamp,
+    clock: &mut HlcClock,
+) -> Result<Result<Vec<String>, Reason>, S::Error> {
+    let now_ms = u64::try_from(now.millis()).unwrap_or(0);
+    apply_one(store, caller, m, now, now_ms, clock)
+}
+
 /// Apply one mutation. The outer `Result` is a storage failure (abort the push); the inner one
 /// is the verdict.
 fn apply_one<S: Store>(
