@@ -11,9 +11,17 @@ use grid_server::db::users::Role;
 use grid_server::testing::TestServer;
 use serde_json::{json, Value};
 
-async fn audit_rows(server: &TestServer, target_type: &str, target_id: &str) -> Vec<audit::AuditEntry> {
+async fn audit_rows(
+    server: &TestServer,
+    target_type: &str,
+    target_id: &str,
+) -> Vec<audit::AuditEntry> {
     let (t, i) = (target_type.to_owned(), target_id.to_owned());
-    server.pool().run(move |c| audit::list_for_target(c, &t, &i)).await.unwrap()
+    server
+        .pool()
+        .run(move |c| audit::list_for_target(c, &t, &i))
+        .await
+        .unwrap()
 }
 
 async fn create_area(server: &TestServer, token: &str, body: Value) -> Value {
@@ -351,6 +359,10 @@ grid_server::backend_tests! {
         let text: String = rows.iter().filter_map(|r| r.details.clone()).collect();
         assert!(text.contains("password_changed") && !text.contains("新密码"), "{text}");
         assert!(text.contains("新名字 🚀"));
+        let before = rows.len();
+        let resp = patch(&server, &path, &t2, &json!({"active": true})).await;
+        assert_eq!(resp.status, 200);
+        assert_eq!(audit_rows(&server, "user", &wid).await.len(), before, "a no-op patch is not audited");
     }
 
     async fn devices_are_listed_in_scope_and_revoked(server) {

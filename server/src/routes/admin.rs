@@ -70,10 +70,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 fn check_text(field: &str, value: &str, max: usize) -> AppResult<()> {
     let n = value.chars().count();
     if value.trim().is_empty() || n > max {
-        return Err(AppError::invalid(format!(
-            "{field} must be 1 to {max} characters"
-        ))
-        .with_details(json!({"field": field})));
+        return Err(
+            AppError::invalid(format!("{field} must be 1 to {max} characters"))
+                .with_details(json!({"field": field})),
+        );
     }
     if value.chars().any(char::is_control) {
         return Err(
@@ -243,8 +243,10 @@ fn check_role_fields(
     department: Option<&str>,
 ) -> AppResult<()> {
     if role == Role::Supervisor && area_id.is_none() {
-        return Err(AppError::invalid("a supervisor needs an area_id (the root of their scope)")
-            .with_details(json!({"field": "area_id"})));
+        return Err(
+            AppError::invalid("a supervisor needs an area_id (the root of their scope)")
+                .with_details(json!({"field": "area_id"})),
+        );
     }
     if role == Role::Department && department.is_none() {
         return Err(AppError::invalid("a department user needs a department")
@@ -269,12 +271,11 @@ fn check_grids(conn: &mut DbConnection, grid_ids: &[String]) -> AppResult<()> {
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(AppError::invalid(format!(
-            "not an existing grid: {}",
-            missing.join(", ")
-        ))
-        .with_code("unknown_grid")
-        .with_details(json!({"field": "grid_ids", "grid_ids": missing})))
+        Err(
+            AppError::invalid(format!("not an existing grid: {}", missing.join(", ")))
+                .with_code("unknown_grid")
+                .with_details(json!({"field": "grid_ids", "grid_ids": missing})),
+        )
     }
 }
 
@@ -521,10 +522,18 @@ async fn patch_user(
                     details.insert(k.to_owned(), json!({"from": old, "to": new}));
                 }
             };
-            changed("display_name", json!(current.display_name), json!(changes.display_name));
+            changed(
+                "display_name",
+                json!(current.display_name),
+                json!(changes.display_name),
+            );
             changed("role", json!(current.role), json!(changes.role));
             changed("area_id", json!(current.area_id), json!(changes.area_id));
-            changed("department", json!(current.department), json!(changes.department));
+            changed(
+                "department",
+                json!(current.department),
+                json!(changes.department),
+            );
             changed("active", json!(current.active), json!(changes.active));
             changed("grid_ids", json!(old_grids), json!(grid_ids));
             if hash.is_some() {
@@ -533,14 +542,17 @@ async fn patch_user(
             if sessions_ended > 0 {
                 details.insert("sessions_ended".to_owned(), json!(sessions_ended));
             }
-            audit::record(
-                conn,
-                Some(&actor),
-                "user.update",
-                "user",
-                &target_key,
-                Some(Value::Object(details)),
-            )?;
+            // A patch that changes nothing is not an administrative write: no audit row.
+            if !details.is_empty() {
+                audit::record(
+                    conn,
+                    Some(&actor),
+                    "user.update",
+                    "user",
+                    &target_key,
+                    Some(Value::Object(details)),
+                )?;
+            }
             users::view(conn, &target_key)?
                 .ok_or_else(|| AppError::internal(anyhow::anyhow!("user vanished in its update")))
         })
@@ -673,7 +685,8 @@ mod tests {
 
     #[test]
     fn page_params_are_shared() {
-        let p: crate::routes::pagination::PageParams = serde_json::from_str(r#"{"limit": 5}"#).unwrap();
+        let p: crate::routes::pagination::PageParams =
+            serde_json::from_str(r#"{"limit": 5}"#).unwrap();
         assert_eq!(PageRequest::from_params(&p).unwrap().limit(), 5);
     }
 }
