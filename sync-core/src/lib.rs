@@ -10,7 +10,9 @@
 //! - [`ingest`]: the server's push rules over a storage trait (the server and the test hub run
 //!   the same code); [`cursor`]: the gap-free per-grid pull cursor;
 //! - `replica` and `sync` (feature `replica`): the phone's SQLite replica, its outbox and the
-//!   sync engine that drives a [`Transport`](crate::sync::Transport).
+//!   sync engine that drives a [`Transport`](crate::sync::Transport);
+//! - `http` (feature `http`): the phone's blocking HTTP client: login, logout and the
+//!   `Transport` over the server's sync endpoints.
 //!
 //! Nothing here panics on bad input: every fallible call returns a `Result`.
 
@@ -18,6 +20,8 @@ pub mod collection;
 pub mod cursor;
 pub mod export;
 pub mod hlc;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod ids;
 pub mod ingest;
 pub mod merge;

@@ -23,6 +23,7 @@
 //! The file is [`Replica`]'s alone: open one `Replica` per file per process and share it
 //! (`Replica` is `Send + Sync`; calls serialise on one connection).
 
+mod credentials;
 mod error;
 mod export;
 mod generic;
@@ -42,6 +43,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rusqlite::Connection;
 use uuid::Uuid;
 
+pub use credentials::Credentials;
 pub use error::{ReplicaError, Result};
 pub use export::{ConflictMark, Status, StoredRejection};
 pub use records::{RecordView, SyncState, Tracked};
