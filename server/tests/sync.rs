@@ -258,8 +258,12 @@ grid_server::backend_tests! {
         // Both edit notes on top of the same version: the second is a conflict.
         let a = w.worker.push(&server, vec![w.worker.m("households", &hh, g, json!({"notes": "A改"}), json!({"notes": v["notes"]}))]).await;
         assert_eq!(a.json["results"][0]["conflicts"], json!([]));
-        let b = w.worker2.push(&server, vec![w.worker2.m("households", &hh, g, json!({"notes": "B改"}), json!({"notes": v["notes"]}))]).await;
+        let mb = w.worker2.m("households", &hh, g, json!({"notes": "B改"}), json!({"notes": v["notes"]}));
+        let b = w.worker2.push(&server, vec![mb.clone()]).await;
         assert_eq!(b.json["results"][0]["conflicts"], json!(["notes"]));
+        let replay = w.worker2.push(&server, vec![mb]).await;
+        assert_eq!(replay.json["results"][0]["status"], "duplicate");
+        assert_eq!(replay.json["results"][0]["conflicts"], json!(["notes"]), "a lost response's conflicts are repeated");
         let stored = conflict_values(&server, &hh).await;
         assert_eq!(stored, vec![("\"A改\"".to_owned(), "\"B改\"".to_owned())]);
 

@@ -295,6 +295,7 @@ diesel::table! {
         resolved_at -> Nullable<BigInt>,
         resolved_by -> Nullable<Text>,
         resolution -> Nullable<Text>,
+        incoming_seq -> Nullable<BigInt>,
     }
 }
 

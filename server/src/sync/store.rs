@@ -121,6 +121,14 @@ impl Store for DieselStore<'_> {
         Ok(())
     }
 
+    fn conflicted_fields(&mut self, device: DeviceId, seq: u64) -> AppResult<Vec<String>> {
+        Ok(conflicts::table
+            .filter(conflicts::incoming_device.eq(device.to_string()))
+            .filter(conflicts::incoming_seq.eq(seq_i64(seq)))
+            .select(conflicts::field)
+            .load(self.conn)?)
+    }
+
     fn rejection(&mut self, device: DeviceId, seq: u64) -> AppResult<Option<Reason>> {
         let row: Option<(String, String)> = rejections::table
             .filter(rejections::device_id.eq(device.to_string()))
@@ -248,6 +256,7 @@ impl Store for DieselStore<'_> {
                 }),
                 conflicts::status.eq("open"),
                 conflicts::created_at.eq(c.at.millis()),
+                conflicts::incoming_seq.eq(c.incoming_seq.map(seq_i64)),
             ))
             .execute(self.conn)?;
         Ok(())

@@ -124,6 +124,19 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    fn conflicted_fields(
+        &mut self,
+        device: DeviceId,
+        seq: u64,
+    ) -> Result<Vec<String>, Self::Error> {
+        Ok(self
+            .conflicts
+            .iter()
+            .filter(|c| c.incoming_device == device && c.incoming_seq == Some(seq))
+            .map(|c| c.field.clone())
+            .collect())
+    }
+
     fn rejection(&mut self, device: DeviceId, seq: u64) -> Result<Option<Reason>, Self::Error> {
         Ok(self.rejections.get(&(device, seq)).cloned())
     }

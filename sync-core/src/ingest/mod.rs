@@ -87,6 +87,8 @@ pub struct ConflictRecord {
     pub winner: Winner,
     pub current_device: String,
     pub incoming_device: DeviceId,
+    /// The push `seq` of the incoming mutation (`None` outside a device's push stream).
+    pub incoming_seq: Option<u64>,
     pub at: Timestamp,
 }
 
@@ -96,6 +98,9 @@ pub trait Store {
     /// The highest `seq` processed for the device (0 when none).
     fn last_seq(&mut self, device: DeviceId) -> Result<u64, Self::Error>;
     fn set_last_seq(&mut self, device: DeviceId, seq: u64) -> Result<(), Self::Error>;
+    /// The fields of a processed mutation of the device that met concurrent edits.
+    fn conflicted_fields(&mut self, device: DeviceId, seq: u64)
+        -> Result<Vec<String>, Self::Error>;
     /// The reason a processed mutation of the device was rejected, if it was.
     fn rejection(&mut self, device: DeviceId, seq: u64) -> Result<Option<Reason>, Self::Error>;
     fn save_rejection(
@@ -156,18 +161,25 @@ pub fn ingest<S: Store>(
     let mut results = Vec::with_capacity(request.mutations.len());
     for m in &request.mutations {
         if m.seq <= last {
+            // Repeat what the phone may have missed: the rejection, or the conflicts.
             let reason = store.rejection(device, m.seq).map_err(IngestError::Store)?;
+            let conflicts = match reason {
+                Some(_) => vec![],
+                None => store
+                    .conflicted_fields(device, m.seq)
+                    .map_err(IngestError::Store)?,
+            };
             results.push(MutationResult {
                 seq: m.seq,
                 id: m.id,
                 status: ResultStatus::Duplicate,
                 reason,
-                conflicts: vec![],
+                conflicts,
             });
             continue;
         }
         let outcome =
-            apply_one(store, caller, m, now, now_ms, clock).map_err(IngestError::Store)?;
+            apply_one(store, caller, m, now, now_ms, clock, true).map_err(IngestError::Store)?;
         results.push(match outcome {
             Ok(conflicts) => MutationResult {
                 seq: m.seq,
@@ -229,11 +241,14 @@ pub fn apply_mutation<S: Store>(
     clock: &mut HlcClock,
 ) -> Result<Result<Vec<String>, Reason>, S::Error> {
     let now_ms = u64::try_from(now.millis()).unwrap_or(0);
-    apply_one(store, caller, m, now, now_ms, clock)
+    apply_one(store, caller, m, now, now_ms, clock, false)
 }
 
 /// Apply one mutation. The outer `Result` is a storage failure (abort the push); the inner one
 /// is the verdict.
+/// `in_stream`: the mutation is part of the device's `seq` stream (a push), so its conflicts
+/// are remembered by `seq` for a replayed push.
+#[allow(clippy::too_many_arguments)]
 fn apply_one<S: Store>(
     store: &mut S,
     caller: &Caller,
@@ -241,6 +256,7 @@ fn apply_one<S: Store>(
     now: Timestamp,
     now_ms: u64,
     clock: &mut HlcClock,
+    in_stream: bool,
 ) -> Result<Outcome, S::Error> {
     if m.hlc.node != caller.device.to_string() {
         return Ok(reject(
@@ -342,7 +358,8 @@ fn apply_one<S: Store>(
     }
     let conflicts: Vec<String> = outcome.conflicts.iter().map(|c| c.field.clone()).collect();
     for c in outcome.conflicts {
-        store.save_conflict(conflict_record(m, caller.device, c, now))?;
+        let seq = in_stream.then_some(m.seq);
+        store.save_conflict(conflict_record(m, caller.device, seq, c, now))?;
     }
     if created || !outcome.changed.is_empty() {
         store.save(RecordWrite {
@@ -362,6 +379,7 @@ fn apply_one<S: Store>(
 fn conflict_record(
     m: &Mutation,
     device: DeviceId,
+    incoming_seq: Option<u64>,
     c: FieldConflict,
     at: Timestamp,
 ) -> ConflictRecord {
@@ -376,6 +394,7 @@ fn conflict_record(
         incoming: c.incoming,
         winner: c.winner,
         incoming_device: device,
+        incoming_seq,
         at,
     }
 }

@@ -291,8 +291,12 @@ fn concurrent_edits_are_conflicts_with_both_values_kept() {
         NOW - 6_000,
     );
     w.push(&a, vec![ea]).unwrap();
-    let resp = w.push(&b, vec![eb]).unwrap();
+    let resp = w.push(&b, vec![eb.clone()]).unwrap();
     assert_eq!(resp.results[0].conflicts, vec!["notes".to_string()]);
+    // A phone that lost that response learns the conflict from the duplicate answer.
+    let replay = w.push(&b, vec![eb]).unwrap();
+    assert_eq!(replay.results[0].status, ResultStatus::Duplicate);
+    assert_eq!(replay.results[0].conflicts, vec!["notes".to_string()]);
     // A's stamp is later, so A's value stays; B's is kept in the conflict record.
     assert_eq!(
         w.state(Collection::Households, id).value("notes"),

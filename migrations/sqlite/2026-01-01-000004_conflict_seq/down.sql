@@ -1,0 +1,2 @@
+DROP INDEX conflicts_incoming;
+ALTER TABLE conflicts DROP COLUMN incoming_seq;
