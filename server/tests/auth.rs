@@ -110,6 +110,20 @@ grid_server::backend_tests! {
         assert_eq!((huge.status, huge.error_code()), (401, Some("invalid_credentials")));
         // Passwords never echo back.
         assert!(!wrong.text.contains("nope"));
+        // Same work for both: an unknown username also pays for an argon2 verification
+        // (coarse bound, robust to a loaded machine: without the dummy verification an
+        // unknown username answers in about a millisecond).
+        let mut unknown_ms = u128::MAX;
+        let mut wrong_ms = u128::MAX;
+        for i in 0..3 {
+            let t = std::time::Instant::now();
+            login_raw(&server, json!({"username": format!("nobody{i}"), "password": "nope"})).await;
+            unknown_ms = unknown_ms.min(t.elapsed().as_millis());
+            let t = std::time::Instant::now();
+            login_raw(&server, json!({"username": "w", "password": "nope"})).await;
+            wrong_ms = wrong_ms.min(t.elapsed().as_millis());
+        }
+        assert!(unknown_ms * 3 >= wrong_ms, "unknown {unknown_ms} ms vs wrong password {wrong_ms} ms");
 
         let id = make_user(&server, "gone", Role::Worker, &[], None, None).await;
         server.pool().write(move |c| {
