@@ -65,14 +65,7 @@ fn login(state: &AppState, username: &str, role: Role) -> (String, DeviceId, Str
         )?;
         let device = DeviceId::new();
         devices::insert(c, &device.to_string(), &user.id, Some("phone"), now_ms())?;
-        let tokens = session::start(
-            c,
-            &keys,
-            user.id.parse().unwrap(),
-            role,
-            device,
-            now_ms(),
-        )?;
+        let tokens = session::start(c, &keys, user.id.parse().unwrap(), role, device, now_ms())?;
         Ok((tokens.access.token, device, tokens.refresh_token))
     })
     .unwrap()
@@ -91,7 +84,11 @@ async fn get(state: &AppState, path: &str, token: Option<&str>) -> (u16, Value, 
         .get("www-authenticate")
         .map(|v| v.to_str().unwrap().to_owned());
     let body = read_body(resp).await;
-    (status, serde_json::from_slice(&body).unwrap_or(Value::Null), www)
+    (
+        status,
+        serde_json::from_slice(&body).unwrap_or(Value::Null),
+        www,
+    )
 }
 
 fn code(v: &Value) -> &str {

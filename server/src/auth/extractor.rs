@@ -126,8 +126,10 @@ pub async fn authenticate(state: &AppState, token: &str) -> AppResult<AuthUser> 
         return Err(device_revoked());
     }
     if !auth.session_live {
-        return Err(AppError::unauthorized("the session has ended; log in again")
-            .with_code("session_ended"));
+        return Err(
+            AppError::unauthorized("the session has ended; log in again")
+                .with_code("session_ended"),
+        );
     }
     if !auth.active {
         return Err(account_disabled());

@@ -142,15 +142,17 @@ pub fn access_validation() -> Validation {
 /// when only the expiry is wrong (the phone should refresh), `invalid_token` otherwise. The
 /// reason is logged at debug level, never the token.
 pub fn verify_access_token(keys: &JwtKeys, token: &str) -> AppResult<AccessClaims> {
-    let data = decode::<AccessClaims>(token, &keys.decoding, &access_validation()).map_err(|e| {
-        tracing::debug!(reason = %e, "access token refused");
-        match e.kind() {
-            JwtErrorKind::ExpiredSignature => {
-                AppError::unauthorized("the access token has expired").with_code("token_expired")
+    let data =
+        decode::<AccessClaims>(token, &keys.decoding, &access_validation()).map_err(|e| {
+            tracing::debug!(reason = %e, "access token refused");
+            match e.kind() {
+                JwtErrorKind::ExpiredSignature => {
+                    AppError::unauthorized("the access token has expired")
+                        .with_code("token_expired")
+                }
+                _ => invalid_token(),
             }
-            _ => invalid_token(),
-        }
-    })?;
+        })?;
     let claims = data.claims;
     if claims.typ != TYP_ACCESS {
         tracing::debug!(typ = %claims.typ, "token of another kind presented as access token");

@@ -194,9 +194,8 @@ pub fn check_placement(
             want.as_str()
         ))),
         (Some(want), Some(parent_id)) => {
-            let parent = find_area(conn, parent_id)?.ok_or_else(|| {
-                invalid(format!("parent area {parent_id} does not exist"))
-            })?;
+            let parent = find_area(conn, parent_id)?
+                .ok_or_else(|| invalid(format!("parent area {parent_id} does not exist")))?;
             if parent.level == want.as_str() {
                 Ok(())
             } else {

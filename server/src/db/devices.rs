@@ -156,12 +156,7 @@ pub fn insert(
 }
 
 /// Note a login or refresh: `last_seen_at = now`, and the name when the phone sent one.
-pub fn touch(
-    conn: &mut DbConnection,
-    id: &str,
-    name: Option<&str>,
-    now_ms: i64,
-) -> AppResult<()> {
+pub fn touch(conn: &mut DbConnection, id: &str, name: Option<&str>, now_ms: i64) -> AppResult<()> {
     match name {
         Some(name) => diesel::update(devices::table.find(id))
             .set((

@@ -73,8 +73,8 @@ fn invalid_credentials() -> AppError {
 /// The rate-limit keys of a login attempt. A username longer than any valid one gets no
 /// key of its own (it cannot exist, and keys stay bounded in size).
 fn limit_keys(username: &str, ip: &str) -> (Option<String>, String) {
-    let user_key = (username.chars().count() <= MAX_USERNAME_CHARS)
-        .then(|| format!("user:{username}"));
+    let user_key =
+        (username.chars().count() <= MAX_USERNAME_CHARS).then(|| format!("user:{username}"));
     (user_key, format!("ip:{ip}"))
 }
 
@@ -112,9 +112,7 @@ async fn login(
         .map(|n| n.trim().to_owned())
         .filter(|n| !n.is_empty());
     if let Some(name) = &device_name {
-        if name.chars().count() > MAX_DEVICE_NAME_CHARS
-            || name.chars().any(char::is_control)
-        {
+        if name.chars().count() > MAX_DEVICE_NAME_CHARS || name.chars().any(char::is_control) {
             return Err(AppError::invalid(format!(
                 "device_name must be at most {MAX_DEVICE_NAME_CHARS} characters without control characters"
             )));
@@ -140,8 +138,7 @@ async fn login(
             })
             .await?;
         if let Some(secs) = wait {
-            return Err(AppError::rate_limited(secs)
-                .with_details(json!({"retry_after": secs})));
+            return Err(AppError::rate_limited(secs).with_details(json!({"retry_after": secs})));
         }
     }
 

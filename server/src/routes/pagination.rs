@@ -72,10 +72,10 @@ impl PageRequest {
     pub fn new(limit: Option<u32>, cursor: Option<String>) -> AppResult<PageRequest> {
         let limit = limit.unwrap_or(DEFAULT_LIMIT);
         if limit == 0 || limit > MAX_LIMIT {
-            return Err(AppError::invalid(format!(
-                "limit must be between 1 and {MAX_LIMIT}"
-            ))
-            .with_details(serde_json::json!({"field": "limit", "max": MAX_LIMIT})));
+            return Err(
+                AppError::invalid(format!("limit must be between 1 and {MAX_LIMIT}"))
+                    .with_details(serde_json::json!({"field": "limit", "max": MAX_LIMIT})),
+            );
         }
         Ok(PageRequest {
             limit,
