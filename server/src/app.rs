@@ -5,6 +5,9 @@
 //! - everything in [`crate::routes::api_v1`] under `/api/v1`;
 //! - any other path: 404 `not_found` in the error envelope.
 //!
+//! Responses are compressed (gzip, brotli, zstd) for clients that ask with
+//! `Accept-Encoding` (phones on weak networks pull large pages).
+//!
 //! Invariant: every 4xx/5xx leaves in the envelope: extractor configs map their errors
 //! (`crate::extractors`), the default service answers unknown routes, and
 //! `crate::middleware::error_envelope` rewrites whatever else actix produces (405s).
@@ -13,7 +16,7 @@ use std::net::TcpListener;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{from_fn, Compress};
 use actix_web::{web, App, HttpServer};
 
 use crate::error::{AppError, ErrorKind};
@@ -62,6 +65,9 @@ pub fn build_app_with(
         // Wrapped last = runs first: `observe` sees the final (enveloped) status.
         .wrap(from_fn(middleware::error_envelope))
         .wrap(from_fn(middleware::observe))
+        // Outermost: compresses the final body (enveloped errors included) when the client
+        // sends `Accept-Encoding`; the layers inside see uncompressed bodies.
+        .wrap(Compress::default())
         .configure(routes::ops::configure)
         .service(web::scope("/api/v1").configure(api))
         .default_service(web::to(not_found))

@@ -28,5 +28,5 @@ pub mod transport;
 
 pub use error::HttpError;
 pub use options::HttpOptions;
-pub use session::{login, logout, LoginInfo};
+pub use session::{login, login_with, logout, logout_with, LoginInfo};
 pub use transport::HttpTransport;
