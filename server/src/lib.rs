@@ -8,6 +8,8 @@
 //! - [`db`]: connections, pool, transactions, schema, migrations, dialect-specific SQL;
 //! - [`auth`]: password hashing, token keys;
 //! - [`metrics`]: Prometheus metrics;
+//! - [`queries`]: the SQL of the supervisor and department API (lists, stats, review);
+//!   [`csv`]: the CSV form of every list;
 //! - [`demo`]: the demo city seed;
 //! - `testing` (feature `test-support`): the integration-test harness.
 //!
@@ -36,12 +38,14 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod csv;
 pub mod db;
 pub mod demo;
 pub mod error;
 pub mod extractors;
 pub mod metrics;
 pub mod middleware;
+pub mod queries;
 pub mod routes;
 pub mod scope;
 pub mod state;

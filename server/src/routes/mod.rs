@@ -12,9 +12,14 @@
 use actix_web::web;
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
+pub mod conflicts;
+pub mod hazards;
+pub mod lists;
 pub mod ops;
 pub mod pagination;
+pub mod stats;
 pub mod sync;
 
 /// Everything under `/api/v1`.
@@ -23,4 +28,9 @@ pub fn api_v1(cfg: &mut web::ServiceConfig) {
     auth::configure(cfg);
     admin::configure(cfg);
     sync::configure(cfg);
+    hazards::configure(cfg);
+    conflicts::configure(cfg);
+    lists::configure(cfg);
+    stats::configure(cfg);
+    audit::configure(cfg);
 }

@@ -1,0 +1,168 @@
+//! Hazards for supervisors and departments (docs/api.md, "Hazards"):
+//!
+//! | route | who |
+//! |---|---|
+//! | `GET /hazards?grid_id&status&category&severity&overdue&from&to&limit&cursor` | supervisor (subtree), admin, department (dispatched to it) |
+//! | `GET /hazards/{id}` | same; 404 outside the caller's scope |
+//! | `POST /hazards/{id}/actions` | supervisor, admin, department |
+//!
+//! Workers get 403 (their phone syncs their grids). Thin handlers over
+//! [`crate::queries::hazards`]; the list answers CSV on `Accept: text/csv`.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use sync_core::collection::{HAZARD_CATEGORIES, HAZARD_SEVERITIES, HAZARD_STATUSES};
+use sync_core::ids::{GridId, RecordId};
+use sync_core::workflow::HazardAction;
+use sync_core::{HlcClock, Timestamp};
+
+use super::pagination::PageRequest;
+use crate::auth::{require_role, AuthUser};
+use crate::csv::list_response;
+use crate::db::now_ms;
+use crate::error::{AppError, AppResult};
+use crate::queries::hazards::{self as q, ActionRequest, HazardFilter};
+use crate::queries::{check_enum, parse_range, ApiScope, TimeKey, HAZARD_ROLES};
+use crate::state::AppState;
+
+/// Register the hazard routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/hazards").route(web::get().to(list_hazards)))
+        .service(web::resource("/hazards/{id}").route(web::get().to(get_hazard)))
+        .service(web::resource("/hazards/{id}/actions").route(web::post().to(post_action)));
+}
+
+/// A copy of the server's clock to stamp with inside a transaction.
+pub(crate) fn clock_copy(state: &AppState) -> AppResult<HlcClock> {
+    state
+        .hlc
+        .lock()
+        .map(|c| c.clone())
+        .map_err(|_| AppError::internal(anyhow::anyhow!("the server clock lock is poisoned")))
+}
+
+/// Fold a used copy back into the server's clock (after the transaction committed).
+pub(crate) fn fold_clock(state: &AppState, used: &HlcClock, now: Timestamp) {
+    if let Ok(mut clock) = state.hlc.lock() {
+        clock.observe(&used.last(), u64::try_from(now.millis()).unwrap_or(0));
+    }
+}
+
+/// Query parameters of `GET /hazards`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HazardQuery {
+    grid_id: Option<GridId>,
+    status: Option<String>,
+    category: Option<String>,
+    severity: Option<String>,
+    overdue: Option<bool>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+async fn list_hazards(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: AuthUser,
+    query: web::Query<HazardQuery>,
+) -> AppResult<HttpResponse> {
+    require_role(&user, HAZARD_ROLES)?;
+    let query = query.into_inner();
+    check_enum("status", query.status.as_deref(), HAZARD_STATUSES)?;
+    check_enum("category", query.category.as_deref(), HAZARD_CATEGORIES)?;
+    check_enum("severity", query.severity.as_deref(), HAZARD_SEVERITIES)?;
+    let (from, to) = parse_range(query.from.as_deref(), query.to.as_deref())?;
+    let page = PageRequest::new(query.limit, query.cursor)?;
+    let after: Option<TimeKey> = page.after()?;
+    let fetch = page.fetch_limit();
+    let now = now_ms();
+    let rows = state
+        .pool
+        .run(move |conn| {
+            let scope = ApiScope::of(conn, &user)?;
+            let mut f = HazardFilter::for_scope(&scope, now);
+            if let Some(g) = query.grid_id {
+                f.grids = match &scope {
+                    ApiScope::Department(_) => Some(vec![g.to_string()]),
+                    _ => scope.grids_with(Some(g)),
+                };
+            }
+            f.status = query.status;
+            f.category = query.category;
+            f.severity = query.severity;
+            f.overdue = query.overdue;
+            f.from = from;
+            f.to = to;
+            q::list(conn, &f, after, fetch)
+        })
+        .await?;
+    let page = page.finish(rows, |r| (r.created_at, r.id.clone()));
+    let items = page
+        .items
+        .iter()
+        .map(|r| q::hazard_json(r, now))
+        .collect::<AppResult<Vec<_>>>()?;
+    list_response(&req, "hazards", &q::columns(), items, page.next_cursor)
+}
+
+async fn get_hazard(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<RecordId>,
+) -> AppResult<HttpResponse> {
+    require_role(&user, HAZARD_ROLES)?;
+    let id = id.into_inner().to_string();
+    let now = now_ms();
+    let detail = state
+        .pool
+        .run(move |conn| {
+            let scope = ApiScope::of(conn, &user)?;
+            q::detail(conn, &scope, &id, now)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(detail))
+}
+
+/// Body of `POST /hazards/{id}/actions`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionBody {
+    action: HazardAction,
+    #[serde(default)]
+    note: Option<String>,
+    #[serde(default)]
+    department: Option<String>,
+    #[serde(default)]
+    due_at: Option<Timestamp>,
+}
+
+async fn post_action(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<RecordId>,
+    body: web::Json<ActionBody>,
+) -> AppResult<HttpResponse> {
+    require_role(&user, HAZARD_ROLES)?;
+    let body = body.into_inner();
+    let request = ActionRequest {
+        action: body.action,
+        note: body.note,
+        department: body.department,
+        due_at: body.due_at,
+    };
+    let hazard = id.into_inner();
+    let mut clock = clock_copy(&state)?;
+    let now = Timestamp::now();
+    let (action, clock) = state
+        .pool
+        .write(move |conn| {
+            let out = q::record_action(conn, &user, hazard, &request, now, &mut clock)?;
+            Ok((out, clock))
+        })
+        .await?;
+    fold_clock(&state, &clock, now);
+    Ok(HttpResponse::Created().json(action))
+}
