@@ -182,14 +182,15 @@ impl<T: Transport> Observed<T> {
             }
             let mut conflicts = Vec::new();
             if !m.collection.is_append_only() {
-                if !sim.contains_key(&m.record_id) {
-                    let loaded = store
-                        .load(m.collection, m.record_id)
-                        .map_err(|e| e.to_string())?
-                        .map(|r| r.state);
-                    sim.insert(m.record_id, loaded);
-                }
-                let state = sim.entry(m.record_id).or_default();
+                let state = match sim.entry(m.record_id) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                        store
+                            .load(m.collection, m.record_id)
+                            .map_err(|e| e.to_string())?
+                            .map(|r| r.state),
+                    ),
+                };
                 let stamp = Hlc::new(u64::MAX / 2, 0, me.clone());
                 match state {
                     None => {

@@ -833,7 +833,7 @@ impl<'e> Case<'e> {
         assert_eq!(rejected.len(), rejections.len(), "a rejection stored twice");
         for (i, p) in self.phones.iter().enumerate() {
             let device = p.device_id();
-            let made = &ledger.made[&device];
+            let made: &[Made] = ledger.made.get(&device).map_or(&[], Vec::as_slice);
             let listed: BTreeSet<u64> = p
                 .replica()
                 .status()

@@ -683,11 +683,21 @@ fn expired_tokens(env: &Env) {
     assert_eq!(s.applied, made);
     assert_eq!(p.replica().status().unwrap().pending, 0);
     assert_eq!(
-        db::count_rows(&env.side, Collection::Households, &[site.g1.clone()]).unwrap(),
+        db::count_rows(
+            &env.side,
+            Collection::Households,
+            std::slice::from_ref(&site.g1)
+        )
+        .unwrap(),
         30
     );
     assert_eq!(
-        db::count_rows(&env.side, Collection::TrackPoints, &[site.g1.clone()]).unwrap(),
+        db::count_rows(
+            &env.side,
+            Collection::TrackPoints,
+            std::slice::from_ref(&site.g1)
+        )
+        .unwrap(),
         15
     );
     assert_converged(env, &p, &site.user("w1").unwrap().grids, "after login");
@@ -728,7 +738,14 @@ fn honest_sync(env: &Env) {
     let g1 = grid(&site.g1);
     let dev = p.device_id().to_string();
     let seq = || db::last_applied_seq(&env.side, &dev).unwrap().unwrap_or(0);
-    let rows = || db::count_rows(&env.side, Collection::Households, &[site.g1.clone()]).unwrap();
+    let rows = || {
+        db::count_rows(
+            &env.side,
+            Collection::Households,
+            std::slice::from_ref(&site.g1),
+        )
+        .unwrap()
+    };
     let opts = SyncOptions::default();
 
     // A request that never arrived.
