@@ -487,6 +487,17 @@ fn a_withdrawn_grid_is_purged_at_the_next_sync_and_restored_when_returned() {
     assert!(b.replica.household(keep).is_ok());
     let e = b.replica.export().unwrap();
     assert!(e.to_string().find("和平路2号").is_none());
+    // Nor is it left readable in the replica's files (a lost phone must not leak it).
+    let secret = "和平路2号".as_bytes();
+    for suffix in ["", "-wal"] {
+        let mut path = w.path("b").into_os_string();
+        path.push(suffix);
+        let bytes = std::fs::read(&path).unwrap_or_default();
+        assert!(
+            !bytes.windows(secret.len()).any(|win| win == secret),
+            "purged data is still in {path:?}"
+        );
+    }
     b.assert_converged();
     // Writing there is now refused on the phone.
     assert!(matches!(

@@ -36,10 +36,14 @@ pub fn configure(conn: &Connection) -> Result<()> {
             "journal mode {mode} instead of wal"
         )));
     }
+    // secure_delete: deleted rows are overwritten with zeros, so a purged grid's personal
+    // data is not left readable in the file of a lost phone (the WAL is truncated after a
+    // purge, see `syncing`).
     conn.execute_batch(
         "PRAGMA synchronous = FULL;
          PRAGMA temp_store = MEMORY;
-         PRAGMA foreign_keys = ON;",
+         PRAGMA foreign_keys = ON;
+         PRAGMA secure_delete = ON;",
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.set_prepared_statement_cache_capacity(64);

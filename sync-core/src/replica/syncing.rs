@@ -250,6 +250,11 @@ impl Replica {
             meta::set(&tx, "last_sync_at", &self.now().to_rfc3339())?;
         }
         tx.commit()?;
+        if out.purged > 0 {
+            // The WAL still holds the purged rows' old page images: checkpoint them into the
+            // (zeroed, secure_delete) database pages and truncate the log.
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        }
         if let Some(s) = &page.scope {
             session.grid_ids = s.grid_ids.clone();
         }
