@@ -15,6 +15,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod conflicts;
+pub mod export;
 pub mod hazards;
 pub mod lists;
 pub mod ops;
@@ -28,6 +29,7 @@ pub fn api_v1(cfg: &mut web::ServiceConfig) {
     auth::configure(cfg);
     admin::configure(cfg);
     sync::configure(cfg);
+    export::configure(cfg);
     hazards::configure(cfg);
     conflicts::configure(cfg);
     lists::configure(cfg);
