@@ -266,6 +266,7 @@ pub(crate) fn backoff(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use serde_json::Value;
 
     #[test]
     fn backoff_grows_is_jittered_capped_and_honours_retry_after() {
@@ -361,5 +362,94 @@ mod tests {
             .unwrap_err();
         // No wait at all (the first wait would be at least 100 ms).
         assert!(started.elapsed() < Duration::from_millis(100));
+    }
+
+    /// A tiny HTTP server answering the given responses in turn, one per connection;
+    /// returns its URL and a counter of requests served.
+    fn scripted(
+        answers: Vec<&'static str>,
+    ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = served.clone();
+        std::thread::spawn(move || {
+            for answer in answers {
+                let Ok((stream, _)) = listener.accept() else {
+                    return;
+                };
+                let mut reader = BufReader::new(stream);
+                let mut line = String::new();
+                // Read the request head (these tests send no body).
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                    line.clear();
+                }
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut stream = reader.into_inner();
+                let _ = stream.write_all(answer.as_bytes());
+            }
+        });
+        (url, served)
+    }
+
+    #[test]
+    fn unavailable_answers_are_retried_and_retry_after_is_honoured_or_returned() {
+        use std::sync::atomic::Ordering;
+        let busy = "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: application/json\r\nContent-Length: 47\r\nConnection: close\r\n\r\n{\"error\": {\"code\": \"busy\", \"message\": \"later\"}}";
+        let ok = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{\"ok\":true}";
+        let o = HttpOptions {
+            max_retries: 3,
+            base_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_secs(5),
+            ..HttpOptions::default()
+        };
+        let (url, served) = scripted(vec![busy, ok]);
+        let client = Client::new(&url, &o).unwrap();
+        let started = std::time::Instant::now();
+        let answer = client
+            .send(Method::Get, "/x", None, None, Retry::Always)
+            .unwrap();
+        assert_eq!(answer.status, 200);
+        assert_eq!(served.load(Ordering::SeqCst), 2);
+        assert!(
+            started.elapsed() >= Duration::from_secs(1),
+            "Retry-After was not honoured"
+        );
+
+        // A Retry-After beyond max_backoff is not waited for: the call returns it.
+        let throttled = "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 900\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        let (url, served) = scripted(vec![throttled, ok]);
+        let client = Client::new(&url, &o).unwrap();
+        let answer = client
+            .send(Method::Get, "/x", None, None, Retry::Always)
+            .unwrap();
+        assert_eq!(served.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            answer.to_error(),
+            TransportError::Unavailable {
+                status: 429,
+                message: "the server answered HTTP 429 (http_429)".into(),
+                retry_after: Some(Duration::from_secs(900)),
+            }
+        );
+
+        // Bounded: after max_retries the last 5xx is returned.
+        let o = HttpOptions {
+            max_retries: 1,
+            ..o
+        };
+        let (url, served) = scripted(vec![busy, busy, ok]);
+        let client = Client::new(&url, &o).unwrap();
+        let err = client
+            .send(Method::Get, "/x", None, None, Retry::Always)
+            .unwrap()
+            .decode::<Value>()
+            .unwrap_err();
+        assert_eq!(served.load(Ordering::SeqCst), 2);
+        assert!(
+            matches!(err, TransportError::Unavailable { status: 503, ref message, .. } if message.contains("busy")),
+            "{err:?}"
+        );
     }
 }
