@@ -303,7 +303,6 @@ grid_server::backend_tests! {
         // The old refresh token was rotated away; the stored pair is the live one.
         let stale = server.post_json("/api/v1/auth/refresh", &json!({"refresh_token": before.refresh_token})).await;
         assert_eq!(stale.status, 401);
-        let _ = stale;
         // (The reuse above ended the session: the phone must log in again, and does.)
         assert!(matches!(phone.sync(), Err(SyncError::Transport(TransportError::Auth(_)))));
         phone.login(&server, "w1");
