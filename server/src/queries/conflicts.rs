@@ -212,7 +212,7 @@ fn find(conn: &mut DbConnection, id: &str) -> AppResult<Option<ConflictRow>> {
 }
 
 /// Which side of a conflict to keep.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Keep {
     Current,

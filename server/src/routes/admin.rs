@@ -126,6 +126,17 @@ struct NewAreaBody {
     parent_id: Option<AreaId>,
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/areas", tag = "admin",
+    request_body = crate::routes::openapi::schemas::NewArea,
+    responses(
+        (status = 201, description = "the area", body = crate::routes::openapi::schemas::Area),
+        (status = 401, description = "no valid access token", body = crate::routes::openapi::schemas::ErrorEnvelope),
+        (status = 403, description = "the caller's role may not call this", body = crate::routes::openapi::schemas::ErrorEnvelope),
+        (status = 422, description = "invalid values", body = crate::routes::openapi::schemas::ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 async fn create_area(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -187,6 +198,17 @@ struct AreaQuery {
     parent_id: Option<AreaId>,
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/areas", tag = "admin",
+    params(("level" = Option<String>, Query, description = "district, street, community or grid"), ("parent_id" = Option<String>, Query, description = "UUID"), ("limit" = Option<u32>, Query, description = "1..=500, default 50"), ("cursor" = Option<String>, Query, description = "the previous page's next_cursor")),
+    responses(
+        (status = 200, description = "a page of areas (`Area` items)", body = crate::routes::openapi::schemas::Page),
+        (status = 401, description = "no valid access token", body = crate::routes::openapi::schemas::ErrorEnvelope),
+        (status = 403, description = "the caller's role may not call this", body = crate::routes::openapi::schemas::ErrorEnvelope),
+        (status = 422, description = "invalid values", body = crate::routes::openapi::schemas::ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 async fn list_areas(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -279,6 +301,18 @@ fn check_grids(conn: &mut DbConnection, grid_ids: &[String]) -> AppResult<()> {
     }
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/users", tag = "admin",
+    request_body = crate::routes::openapi::schemas::NewUser,
+    responses(
+        (status = 201, description = "the user", body = crate::routes::openapi::schemas::UserView),
+        (status = 401, description = "no valid access token", body = crate::routes::openapi::schemas::ErrorEnvelope),
+        (status = 403, description = "the caller's role may not call this", body = crate::routes::openapi::schemas::ErrorEnvelope),
+        (status = 409, description = "username taken", body = crate::routes::openapi::schemas::ErrorEnvelope),
+        (status = 422, description = "invalid values", body = crate::routes::openapi::schemas::ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 async fn create_user(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -363,6 +397,17 @@ struct UserQuery {
     role: Option<Role>,
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/users", tag = "admin",
+    params(("role" = Option<String>, Query), ("limit" = Option<u32>, Query, description = "1..=500, default 50"), ("cursor" = Option<String>, Query, description = "the previous page's next_cursor")),
+    responses(
+        (status = 200, description = "a page of users (`UserView` items)", body = crate::routes::openapi::schemas::Page),
+        (status = 401, description = "no valid access token", body = crate::routes::openapi::schemas::ErrorEnvelope),
+        (status = 403, description = "the caller's role may not call this", body = crate::routes::openapi::schemas::ErrorEnvelope),
+        (status = 422, description = "invalid values", body = crate::routes::openapi::schemas::ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 async fn list_users(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -381,6 +426,17 @@ async fn list_users(
     Ok(HttpResponse::Ok().json(page.finish(rows, |u| u.id.clone())))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/users/{id}", tag = "admin",
+    params(("id" = String, Path, description = "user id (UUID)")),
+    responses(
+        (status = 200, description = "the user", body = crate::routes::openapi::schemas::UserView),
+        (status = 401, description = "no valid access token", body = crate::routes::openapi::schemas::ErrorEnvelope),
+        (status = 403, description = "the caller's role may not call this", body = crate::routes::openapi::schemas::ErrorEnvelope),
+        (status = 404, description = "no such user", body = crate::routes::openapi::schemas::ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 async fn get_user(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -415,6 +471,20 @@ struct PatchUserBody {
     password: Option<String>,
 }
 
+#[utoipa::path(
+    patch, path = "/api/v1/users/{id}", tag = "admin",
+    params(("id" = String, Path, description = "user id (UUID)")),
+    request_body = crate::routes::openapi::schemas::UserPatch,
+    responses(
+        (status = 200, description = "the user", body = crate::routes::openapi::schemas::UserView),
+        (status = 401, description = "no valid access token", body = crate::routes::openapi::schemas::ErrorEnvelope),
+        (status = 403, description = "the caller's role may not call this", body = crate::routes::openapi::schemas::ErrorEnvelope),
+        (status = 404, description = "no such user", body = crate::routes::openapi::schemas::ErrorEnvelope),
+        (status = 409, description = "last admin, or changing oneself", body = crate::routes::openapi::schemas::ErrorEnvelope),
+        (status = 422, description = "invalid values", body = crate::routes::openapi::schemas::ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 async fn patch_user(
     state: web::Data<AppState>,
     caller: AuthUser,
@@ -584,6 +654,17 @@ async fn device_owners(state: &AppState, user: &AuthUser) -> AppResult<Option<Ve
     ))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/devices", tag = "admin",
+    params(("user_id" = Option<String>, Query, description = "UUID"), ("limit" = Option<u32>, Query, description = "1..=500, default 50"), ("cursor" = Option<String>, Query, description = "the previous page's next_cursor")),
+    responses(
+        (status = 200, description = "a page of devices (`Device` items)", body = crate::routes::openapi::schemas::Page),
+        (status = 401, description = "no valid access token", body = crate::routes::openapi::schemas::ErrorEnvelope),
+        (status = 403, description = "the caller's role may not call this", body = crate::routes::openapi::schemas::ErrorEnvelope),
+        (status = 422, description = "invalid values", body = crate::routes::openapi::schemas::ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 async fn list_devices(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -608,6 +689,17 @@ async fn list_devices(
     Ok(HttpResponse::Ok().json(page.finish(rows, |d| d.id.clone())))
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/devices/{id}/revoke", tag = "admin",
+    params(("id" = String, Path, description = "device id (UUID)")),
+    responses(
+        (status = 200, description = "the revoked device", body = crate::routes::openapi::schemas::Device),
+        (status = 401, description = "no valid access token", body = crate::routes::openapi::schemas::ErrorEnvelope),
+        (status = 403, description = "the caller's role may not call this", body = crate::routes::openapi::schemas::ErrorEnvelope),
+        (status = 404, description = "no such device in the caller's scope", body = crate::routes::openapi::schemas::ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 async fn revoke_device(
     state: web::Data<AppState>,
     user: AuthUser,

@@ -8,12 +8,15 @@ use sync_core::ids::UserId;
 use sync_core::workflow::Role;
 
 use super::pagination::PageRequest;
+use utoipa::IntoParams;
+
 use crate::auth::{require_role, AuthUser};
 use crate::csv::list_response;
 use crate::db::{areas, users};
 use crate::error::AppResult;
 use crate::queries::audit::{self as q, AuditFilter, AuditScope};
 use crate::queries::{parse_range, ApiScope, TimeKey, SUPERVISING};
+use crate::routes::openapi::schemas::{ErrorEnvelope, Page};
 use crate::state::AppState;
 
 /// Register the audit route.
@@ -22,10 +25,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Query parameters of `GET /audit`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
+    /// e.g. `hazard.action`, `conflict.resolve`, `user.update`.
     action: Option<String>,
+    #[param(value_type = Option<String>)]
     actor_id: Option<UserId>,
     target_type: Option<String>,
     target_id: Option<String>,
@@ -35,7 +41,19 @@ pub struct AuditQuery {
     cursor: Option<String>,
 }
 
-async fn list_audit(
+#[utoipa::path(
+    get, path = "/api/v1/audit", tag = "audit",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "a page of audit entries, newest first; CSV with `Accept: text/csv`", content((Page = "application/json"), (String = "text/csv"))),
+        (status = 401, description = "no valid access token", body = ErrorEnvelope),
+        (status = 403, description = "the caller's role may not call this", body = ErrorEnvelope),
+        (status = 400, description = "malformed query or cursor", body = ErrorEnvelope),
+        (status = 422, description = "invalid filter value", body = ErrorEnvelope),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn list_audit(
     req: HttpRequest,
     state: web::Data<AppState>,
     user: AuthUser,

@@ -97,6 +97,16 @@ fn retry_after(
     Ok(wait.map(|ms| u64::try_from((ms + 999) / 1000).unwrap_or(1).max(1)))
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/auth/login", tag = "auth",
+    request_body = crate::routes::openapi::schemas::LoginRequest,
+    responses(
+        (status = 200, description = "tokens and the user", body = crate::routes::openapi::schemas::LoginResponse),
+        (status = 401, description = "wrong username or password", body = crate::routes::openapi::schemas::ErrorEnvelope),
+        (status = 422, description = "invalid values", body = crate::routes::openapi::schemas::ErrorEnvelope),
+        (status = 429, description = "too many failed logins", body = crate::routes::openapi::schemas::ErrorEnvelope)
+    )
+)]
 async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -257,6 +267,15 @@ fn token_response(tokens: &SessionTokens, user: Option<(&User, &[String])>) -> s
     body
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/auth/refresh", tag = "auth",
+    request_body = crate::routes::openapi::schemas::RefreshRequest,
+    responses(
+        (status = 200, description = "a new access token and a new refresh token (rotation)", body = crate::routes::openapi::schemas::LoginResponse),
+        (status = 401, description = "invalid, expired or reused refresh token", body = crate::routes::openapi::schemas::ErrorEnvelope),
+        (status = 422, description = "invalid values", body = crate::routes::openapi::schemas::ErrorEnvelope)
+    )
+)]
 async fn refresh(
     state: web::Data<AppState>,
     body: web::Json<RefreshBody>,
@@ -271,6 +290,14 @@ async fn refresh(
     Ok(HttpResponse::Ok().json(token_response(&tokens, None)))
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/auth/logout", tag = "auth",
+    responses(
+        (status = 204, description = "the device's session ended"),
+        (status = 401, description = "no valid access token", body = crate::routes::openapi::schemas::ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 async fn logout(state: web::Data<AppState>, user: AuthUser) -> AppResult<HttpResponse> {
     let device = user.device_id;
     state

@@ -16,11 +16,14 @@ use sync_core::Timestamp;
 
 use super::hazards::{clock_copy, fold_clock};
 use super::pagination::PageRequest;
+use utoipa::{IntoParams, ToSchema};
+
 use crate::auth::{require_role, AuthUser};
 use crate::csv::list_response;
 use crate::error::AppResult;
 use crate::queries::conflicts::{self as q, ConflictFilter, Keep, RejectionFilter};
 use crate::queries::{check_enum, parse_range, ApiScope, TimeKey, SUPERVISING};
+use crate::routes::openapi::schemas::{Conflict, ErrorEnvelope, Page};
 use crate::state::AppState;
 
 /// Register the review routes.
@@ -31,10 +34,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Query parameters of `GET /conflicts`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ConflictQuery {
+    /// `open` or `resolved`.
     status: Option<String>,
+    #[param(value_type = Option<String>)]
     grid_id: Option<GridId>,
     collection: Option<String>,
     record_id: Option<String>,
@@ -42,7 +48,19 @@ pub struct ConflictQuery {
     cursor: Option<String>,
 }
 
-async fn list_conflicts(
+#[utoipa::path(
+    get, path = "/api/v1/conflicts", tag = "review",
+    params(ConflictQuery),
+    responses(
+        (status = 200, description = "a page of conflicts (`Conflict` items); CSV with `Accept: text/csv`", content((Page = "application/json"), (String = "text/csv"))),
+        (status = 401, description = "no valid access token", body = ErrorEnvelope),
+        (status = 403, description = "the caller's role may not call this", body = ErrorEnvelope),
+        (status = 400, description = "malformed query or cursor", body = ErrorEnvelope),
+        (status = 422, description = "invalid filter value", body = ErrorEnvelope),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn list_conflicts(
     req: HttpRequest,
     state: web::Data<AppState>,
     user: AuthUser,
@@ -78,13 +96,28 @@ async fn list_conflicts(
 }
 
 /// Body of `POST /conflicts/{id}/resolve`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResolveBody {
+    /// `current` or `incoming`.
     keep: Keep,
 }
 
-async fn resolve(
+#[utoipa::path(
+    post, path = "/api/v1/conflicts/{id}/resolve", tag = "review",
+    params(("id" = String, Path, description = "conflict id (UUID)")),
+    request_body = ResolveBody,
+    responses(
+        (status = 200, description = "the resolved conflict; the kept value syncs to the phones as a new edit", body = Conflict),
+        (status = 401, description = "no valid access token", body = ErrorEnvelope),
+        (status = 403, description = "the caller's role may not call this", body = ErrorEnvelope),
+        (status = 404, description = "no such conflict in the caller's scope", body = ErrorEnvelope),
+        (status = 409, description = "already resolved", body = ErrorEnvelope),
+        (status = 422, description = "invalid `keep`", body = ErrorEnvelope),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn resolve(
     state: web::Data<AppState>,
     user: AuthUser,
     id: web::Path<ConflictId>,
@@ -107,11 +140,15 @@ async fn resolve(
 }
 
 /// Query parameters of `GET /rejections`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RejectionQuery {
+    #[param(value_type = Option<String>)]
     grid_id: Option<GridId>,
+    #[param(value_type = Option<String>)]
     user_id: Option<UserId>,
+    #[param(value_type = Option<String>)]
     device_id: Option<DeviceId>,
     code: Option<String>,
     from: Option<String>,
@@ -120,7 +157,19 @@ pub struct RejectionQuery {
     cursor: Option<String>,
 }
 
-async fn list_rejections(
+#[utoipa::path(
+    get, path = "/api/v1/rejections", tag = "review",
+    params(RejectionQuery),
+    responses(
+        (status = 200, description = "a page of rejected phone mutations; CSV with `Accept: text/csv`", content((Page = "application/json"), (String = "text/csv"))),
+        (status = 401, description = "no valid access token", body = ErrorEnvelope),
+        (status = 403, description = "the caller's role may not call this", body = ErrorEnvelope),
+        (status = 400, description = "malformed query or cursor", body = ErrorEnvelope),
+        (status = 422, description = "invalid filter value", body = ErrorEnvelope),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn list_rejections(
     req: HttpRequest,
     state: web::Data<AppState>,
     user: AuthUser,

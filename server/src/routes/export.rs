@@ -27,6 +27,17 @@ struct ExportQuery {
     grid_id: Option<String>,
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/export", tag = "sync",
+    params(("grid_id" = String, Query, description = "UUID")),
+    responses(
+        (status = 200, description = "the canonical export of the grid", body = crate::routes::openapi::schemas::Export),
+        (status = 401, description = "no valid access token", body = crate::routes::openapi::schemas::ErrorEnvelope),
+        (status = 403, description = "the caller's role may not call this", body = crate::routes::openapi::schemas::ErrorEnvelope),
+        (status = 404, description = "no such grid in the caller's scope", body = crate::routes::openapi::schemas::ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 async fn export(
     state: web::Data<AppState>,
     user: AuthUser,

@@ -17,12 +17,15 @@ use sync_core::workflow::HazardAction;
 use sync_core::{HlcClock, Timestamp};
 
 use super::pagination::PageRequest;
+use utoipa::{IntoParams, ToSchema};
+
 use crate::auth::{require_role, AuthUser};
 use crate::csv::list_response;
 use crate::db::now_ms;
 use crate::error::{AppError, AppResult};
 use crate::queries::hazards::{self as q, ActionRequest, HazardFilter};
 use crate::queries::{check_enum, parse_range, ApiScope, TimeKey, HAZARD_ROLES};
+use crate::routes::openapi::schemas::{ErrorEnvelope, HazardDetail, Page, TimelineAction};
 use crate::state::AppState;
 
 /// Register the hazard routes.
@@ -49,21 +52,40 @@ pub(crate) fn fold_clock(state: &AppState, used: &HlcClock, now: Timestamp) {
 }
 
 /// Query parameters of `GET /hazards`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HazardQuery {
+    #[param(value_type = Option<String>)]
     grid_id: Option<GridId>,
+    /// A hazard status.
     status: Option<String>,
     category: Option<String>,
     severity: Option<String>,
+    /// `true`: only overdue hazards; `false`: only the others.
     overdue: Option<bool>,
+    /// Reached the server at or after (RFC 3339).
     from: Option<String>,
+    /// Reached the server before (RFC 3339).
     to: Option<String>,
+    /// 1..=500, default 50.
     limit: Option<u32>,
     cursor: Option<String>,
 }
 
-async fn list_hazards(
+#[utoipa::path(
+    get, path = "/api/v1/hazards", tag = "hazards",
+    params(HazardQuery),
+    responses(
+        (status = 200, description = "a page of hazards (`Hazard` items); CSV with `Accept: text/csv`", content((Page = "application/json"), (String = "text/csv"))),
+        (status = 401, description = "no valid access token", body = ErrorEnvelope),
+        (status = 403, description = "the caller's role may not call this", body = ErrorEnvelope),
+        (status = 400, description = "malformed query or cursor", body = ErrorEnvelope),
+        (status = 422, description = "invalid filter value", body = ErrorEnvelope),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn list_hazards(
     req: HttpRequest,
     state: web::Data<AppState>,
     user: AuthUser,
@@ -108,7 +130,18 @@ async fn list_hazards(
     list_response(&req, "hazards", &q::columns(), items, page.next_cursor)
 }
 
-async fn get_hazard(
+#[utoipa::path(
+    get, path = "/api/v1/hazards/{id}", tag = "hazards",
+    params(("id" = String, Path, description = "hazard id (UUID)")),
+    responses(
+        (status = 200, description = "the hazard with its timeline and attachments", body = HazardDetail),
+        (status = 401, description = "no valid access token", body = ErrorEnvelope),
+        (status = 403, description = "the caller's role may not call this", body = ErrorEnvelope),
+        (status = 404, description = "no such hazard in the caller's scope", body = ErrorEnvelope),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn get_hazard(
     state: web::Data<AppState>,
     user: AuthUser,
     id: web::Path<RecordId>,
@@ -127,19 +160,36 @@ async fn get_hazard(
 }
 
 /// Body of `POST /hazards/{id}/actions`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActionBody {
+    /// A workflow action: `accept`, `reject`, `dispatch`, `sign_for`, `return`,
+    /// `report_done`, `verify_pass`, `verify_fail`, `reopen`, `cancel`, `comment`, …
+    #[schema(value_type = String, example = "dispatch")]
     action: HazardAction,
     #[serde(default)]
     note: Option<String>,
     #[serde(default)]
     department: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     due_at: Option<Timestamp>,
 }
 
-async fn post_action(
+#[utoipa::path(
+    post, path = "/api/v1/hazards/{id}/actions", tag = "hazards",
+    params(("id" = String, Path, description = "hazard id (UUID)")),
+    request_body = ActionBody,
+    responses(
+        (status = 201, description = "the recorded action with its `effect` (`applied`, or `no_effect` with a `reason`) and `hazard_status`", body = TimelineAction),
+        (status = 401, description = "no valid access token", body = ErrorEnvelope),
+        (status = 403, description = "the caller's role may not call this", body = ErrorEnvelope),
+        (status = 404, description = "no such hazard in the caller's scope", body = ErrorEnvelope),
+        (status = 422, description = "unknown action or invalid parameters", body = ErrorEnvelope),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn post_action(
     state: web::Data<AppState>,
     user: AuthUser,
     id: web::Path<RecordId>,

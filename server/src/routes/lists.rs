@@ -22,11 +22,14 @@ use sync_core::ids::{GridId, RecordId, UserId};
 use sync_core::Collection;
 
 use super::pagination::PageRequest;
+use utoipa::IntoParams;
+
 use crate::auth::{require_role, AuthUser};
 use crate::csv::list_response;
 use crate::error::AppResult;
 use crate::queries::records::{self as q, HouseholdFilter, NeedFilter, PatrolFilter, VisitFilter};
 use crate::queries::{check_enum, parse_range, record_columns, ApiScope, TimeKey, SUPERVISING};
+use crate::routes::openapi::schemas::{ErrorEnvelope, Feature, Page};
 use crate::state::AppState;
 
 /// The content type of GeoJSON (RFC 7946).
@@ -42,10 +45,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Query parameters of `GET /patrols`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PatrolQuery {
+    #[param(value_type = Option<String>)]
     grid_id: Option<GridId>,
+    #[param(value_type = Option<String>)]
     worker_id: Option<UserId>,
     status: Option<String>,
     from: Option<String>,
@@ -54,7 +60,19 @@ pub struct PatrolQuery {
     cursor: Option<String>,
 }
 
-async fn list_patrols(
+#[utoipa::path(
+    get, path = "/api/v1/patrols", tag = "records",
+    params(PatrolQuery),
+    responses(
+        (status = 200, description = "a page of patrols (records with every field); CSV with `Accept: text/csv`", content((Page = "application/json"), (String = "text/csv"))),
+        (status = 401, description = "no valid access token", body = ErrorEnvelope),
+        (status = 403, description = "the caller's role may not call this", body = ErrorEnvelope),
+        (status = 400, description = "malformed query or cursor", body = ErrorEnvelope),
+        (status = 422, description = "invalid filter value", body = ErrorEnvelope),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn list_patrols(
     req: HttpRequest,
     state: web::Data<AppState>,
     user: AuthUser,
@@ -87,7 +105,18 @@ async fn list_patrols(
     list_response(&req, "patrols", &columns, items, page.next_cursor)
 }
 
-async fn track(
+#[utoipa::path(
+    get, path = "/api/v1/patrols/{id}/track.geojson", tag = "records",
+    params(("id" = String, Path, description = "patrol id (UUID)")),
+    responses(
+        (status = 200, description = "the route as an RFC 7946 Feature", content((Feature = "application/geo+json"))),
+        (status = 401, description = "no valid access token", body = ErrorEnvelope),
+        (status = 403, description = "the caller's role may not call this", body = ErrorEnvelope),
+        (status = 404, description = "no such patrol in the caller's scope", body = ErrorEnvelope),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn track(
     state: web::Data<AppState>,
     user: AuthUser,
     id: web::Path<RecordId>,
@@ -107,11 +136,15 @@ async fn track(
 }
 
 /// Query parameters of `GET /visits`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct VisitQuery {
+    #[param(value_type = Option<String>)]
     grid_id: Option<GridId>,
+    #[param(value_type = Option<String>)]
     household_id: Option<RecordId>,
+    #[param(value_type = Option<String>)]
     worker_id: Option<UserId>,
     outcome: Option<String>,
     from: Option<String>,
@@ -120,7 +153,19 @@ pub struct VisitQuery {
     cursor: Option<String>,
 }
 
-async fn list_visits(
+#[utoipa::path(
+    get, path = "/api/v1/visits", tag = "records",
+    params(VisitQuery),
+    responses(
+        (status = 200, description = "a page of visits (records with every field); CSV with `Accept: text/csv`", content((Page = "application/json"), (String = "text/csv"))),
+        (status = 401, description = "no valid access token", body = ErrorEnvelope),
+        (status = 403, description = "the caller's role may not call this", body = ErrorEnvelope),
+        (status = 400, description = "malformed query or cursor", body = ErrorEnvelope),
+        (status = 422, description = "invalid filter value", body = ErrorEnvelope),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn list_visits(
     req: HttpRequest,
     state: web::Data<AppState>,
     user: AuthUser,
@@ -155,9 +200,11 @@ async fn list_visits(
 }
 
 /// Query parameters of `GET /households`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HouseholdQuery {
+    #[param(value_type = Option<String>)]
     grid_id: Option<GridId>,
     tag: Option<String>,
     care_level: Option<String>,
@@ -166,7 +213,19 @@ pub struct HouseholdQuery {
     cursor: Option<String>,
 }
 
-async fn list_households(
+#[utoipa::path(
+    get, path = "/api/v1/households", tag = "records",
+    params(HouseholdQuery),
+    responses(
+        (status = 200, description = "a page of households (records with every field); CSV with `Accept: text/csv`", content((Page = "application/json"), (String = "text/csv"))),
+        (status = 401, description = "no valid access token", body = ErrorEnvelope),
+        (status = 403, description = "the caller's role may not call this", body = ErrorEnvelope),
+        (status = 400, description = "malformed query or cursor", body = ErrorEnvelope),
+        (status = 422, description = "invalid filter value", body = ErrorEnvelope),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn list_households(
     req: HttpRequest,
     state: web::Data<AppState>,
     user: AuthUser,
@@ -199,11 +258,14 @@ async fn list_households(
 }
 
 /// Query parameters of `GET /needs`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct NeedQuery {
+    #[param(value_type = Option<String>)]
     grid_id: Option<GridId>,
     status: Option<String>,
+    #[param(value_type = Option<String>)]
     household_id: Option<RecordId>,
     category: Option<String>,
     urgency: Option<String>,
@@ -211,7 +273,19 @@ pub struct NeedQuery {
     cursor: Option<String>,
 }
 
-async fn list_needs(
+#[utoipa::path(
+    get, path = "/api/v1/needs", tag = "records",
+    params(NeedQuery),
+    responses(
+        (status = 200, description = "a page of needs (records with every field); CSV with `Accept: text/csv`", content((Page = "application/json"), (String = "text/csv"))),
+        (status = 401, description = "no valid access token", body = ErrorEnvelope),
+        (status = 403, description = "the caller's role may not call this", body = ErrorEnvelope),
+        (status = 400, description = "malformed query or cursor", body = ErrorEnvelope),
+        (status = 422, description = "invalid filter value", body = ErrorEnvelope),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn list_needs(
     req: HttpRequest,
     state: web::Data<AppState>,
     user: AuthUser,

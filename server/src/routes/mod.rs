@@ -18,6 +18,7 @@ pub mod conflicts;
 pub mod export;
 pub mod hazards;
 pub mod lists;
+pub mod openapi;
 pub mod ops;
 pub mod pagination;
 pub mod stats;
@@ -35,4 +36,5 @@ pub fn api_v1(cfg: &mut web::ServiceConfig) {
     lists::configure(cfg);
     stats::configure(cfg);
     audit::configure(cfg);
+    openapi::configure(cfg);
 }

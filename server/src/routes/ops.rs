@@ -21,6 +21,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/metrics").route(web::get().to(metrics)));
 }
 
+#[utoipa::path(
+    get, path = "/healthz", tag = "ops",
+    responses(
+        (status = 200, description = "the database answers", body = crate::routes::openapi::schemas::Health),
+        (status = 503, description = "the database does not answer", body = crate::routes::openapi::schemas::ErrorEnvelope)
+    )
+)]
 async fn healthz(state: web::Data<AppState>) -> AppResult<HttpResponse> {
     let pool = state.pool.clone();
     let checked = web::block(move || -> AppResult<()> {
@@ -40,6 +47,12 @@ async fn healthz(state: web::Data<AppState>) -> AppResult<HttpResponse> {
     }
 }
 
+#[utoipa::path(
+    get, path = "/metrics", tag = "ops",
+    responses(
+        (status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)
+    )
+)]
 async fn metrics(state: web::Data<AppState>) -> AppResult<HttpResponse> {
     let body = state.metrics.render()?;
     Ok(HttpResponse::Ok()

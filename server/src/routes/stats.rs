@@ -9,12 +9,15 @@ use serde::Deserialize;
 use sync_core::ids::GridId;
 
 use super::pagination::PageRequest;
+use utoipa::IntoParams;
+
 use crate::auth::{require_role, AuthUser};
 use crate::csv::list_response;
 use crate::db::now_ms;
 use crate::error::AppResult;
 use crate::queries::stats::{self as q, Period};
 use crate::queries::{parse_range, ApiScope, SUPERVISING};
+use crate::routes::openapi::schemas::{ErrorEnvelope, Page};
 use crate::state::AppState;
 
 /// The period when the request names none: the last 30 days.
@@ -27,11 +30,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Query parameters of both statistics endpoints.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct StatsQuery {
+    /// Period start (RFC 3339, inclusive); default `to` minus 30 days.
     from: Option<String>,
+    /// Period end (RFC 3339, exclusive); default now.
     to: Option<String>,
+    #[param(value_type = Option<String>)]
     grid_id: Option<GridId>,
     limit: Option<u32>,
     cursor: Option<String>,
@@ -49,7 +56,19 @@ fn period(query: &StatsQuery) -> AppResult<Period> {
     Ok(Period { from, to, now })
 }
 
-async fn grid_stats(
+#[utoipa::path(
+    get, path = "/api/v1/stats/grids", tag = "stats",
+    params(StatsQuery),
+    responses(
+        (status = 200, description = "a page of per-grid statistics (definitions: docs/api.md, Statistics); CSV with `Accept: text/csv`", content((Page = "application/json"), (String = "text/csv"))),
+        (status = 401, description = "no valid access token", body = ErrorEnvelope),
+        (status = 403, description = "the caller's role may not call this", body = ErrorEnvelope),
+        (status = 400, description = "malformed query or cursor", body = ErrorEnvelope),
+        (status = 422, description = "invalid filter value", body = ErrorEnvelope),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn grid_stats(
     req: HttpRequest,
     state: web::Data<AppState>,
     user: AuthUser,
@@ -78,7 +97,19 @@ async fn grid_stats(
     list_response(&req, "grid-stats", &columns, items, next)
 }
 
-async fn worker_stats(
+#[utoipa::path(
+    get, path = "/api/v1/stats/workers", tag = "stats",
+    params(StatsQuery),
+    responses(
+        (status = 200, description = "a page of per-worker statistics (definitions: docs/api.md, Statistics); CSV with `Accept: text/csv`", content((Page = "application/json"), (String = "text/csv"))),
+        (status = 401, description = "no valid access token", body = ErrorEnvelope),
+        (status = 403, description = "the caller's role may not call this", body = ErrorEnvelope),
+        (status = 400, description = "malformed query or cursor", body = ErrorEnvelope),
+        (status = 422, description = "invalid filter value", body = ErrorEnvelope),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn worker_stats(
     req: HttpRequest,
     state: web::Data<AppState>,
     user: AuthUser,

@@ -66,6 +66,18 @@ fn fold_clock(state: &AppState, used: &HlcClock, now: Timestamp) {
     }
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/sync/push", tag = "sync",
+    request_body = crate::routes::openapi::schemas::PushRequest,
+    responses(
+        (status = 200, description = "a verdict per mutation", body = crate::routes::openapi::schemas::PushResponse),
+        (status = 401, description = "no valid access token", body = crate::routes::openapi::schemas::ErrorEnvelope),
+        (status = 403, description = "the caller's role may not call this", body = crate::routes::openapi::schemas::ErrorEnvelope),
+        (status = 409, description = "seq gap: the batch is refused whole", body = crate::routes::openapi::schemas::ErrorEnvelope),
+        (status = 422, description = "invalid values", body = crate::routes::openapi::schemas::ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 async fn push(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -109,6 +121,16 @@ struct PullQuery {
     limit: Option<usize>,
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/sync/pull", tag = "sync",
+    params(("cursor" = Option<String>, Query, description = "the previous pull's cursor; absent: from the beginning"), ("limit" = Option<u32>, Query, description = "changes per page")),
+    responses(
+        (status = 200, description = "changes in the caller's scope after the cursor", body = crate::routes::openapi::schemas::PullResponse),
+        (status = 401, description = "no valid access token", body = crate::routes::openapi::schemas::ErrorEnvelope),
+        (status = 400, description = "invalid cursor", body = crate::routes::openapi::schemas::ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 async fn pull(
     state: web::Data<AppState>,
     user: AuthUser,
