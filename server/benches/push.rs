@@ -85,7 +85,10 @@ fn run(backend: Backend, batches: usize) -> Option<Figures> {
         )
     }))
     .unwrap();
-    let login = block_on(server.post_json("/api/v1/auth/login", &json!({"username": "bench", "password": "bench password"})));
+    let login = block_on(server.post_json(
+        "/api/v1/auth/login",
+        &json!({"username": "bench", "password": "bench password"}),
+    ));
     let token = login.json["access_token"].as_str().unwrap().to_owned();
     let device = login.json["device_id"].as_str().unwrap().to_owned();
 
@@ -116,7 +119,11 @@ fn run(backend: Backend, batches: usize) -> Option<Figures> {
             .body(body);
         let resp = block_on(server.send(req));
         assert_eq!(resp.status, 200, "{}", resp.text);
-        assert!(resp.json["results"].as_array().unwrap().iter().all(|r| r["status"] == "applied"));
+        assert!(resp.json["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] == "applied"));
     }
     let real = started.elapsed();
 
@@ -124,7 +131,9 @@ fn run(backend: Backend, batches: usize) -> Option<Figures> {
     let mut conn = server.db().connect();
     let started = Instant::now();
     for b in 0..batches {
-        let rows: Vec<HouseholdRow> = (0..BATCH).map(|i| plain_row(&grid, b * BATCH + i, now)).collect();
+        let rows: Vec<HouseholdRow> = (0..BATCH)
+            .map(|i| plain_row(&grid, b * BATCH + i, now))
+            .collect();
         write_transaction(&mut conn, |c| {
             // The concrete connection: MultiConnection has no multi-row INSERT.
             for chunk in rows.chunks(100) {
@@ -139,7 +148,11 @@ fn run(backend: Backend, batches: usize) -> Option<Figures> {
         .unwrap();
     }
     let plain = started.elapsed();
-    Some(Figures { real, plain, mutations: batches * BATCH })
+    Some(Figures {
+        real,
+        plain,
+        mutations: batches * BATCH,
+    })
 }
 
 fn main() {

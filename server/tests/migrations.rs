@@ -212,8 +212,13 @@ fn migration_count(db: &TestDb) -> usize {
         grid_server::db::Backend::Sqlite => "sqlite",
         grid_server::db::Backend::Postgres => "postgres",
     };
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations").join(folder);
-    std::fs::read_dir(dir).unwrap().filter(|e| e.as_ref().unwrap().path().is_dir()).count()
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../migrations")
+        .join(folder);
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().is_dir())
+        .count()
 }
 
 fn up_down_up(db: &TestDb) -> Schema {
