@@ -266,4 +266,21 @@ grid_server::backend_tests! {
         }
         assert_eq!(rows[1][header.iter().position(|h| h == "title").unwrap()], "隐患 6, \"引号\"");
     }
+
+    async fn concurrent_api_actions_serialise_on_the_grid(server) {
+        let c = city(&server).await;
+        for _ in 0..3 {
+            let hz = c.worker.report_hazard(&server, &c.tree.grid, hazard_fields("并发", "gas", "low")).await;
+            // Two supervisors accept at once: the grid lock orders them, one applies.
+            let body = json!({"action": "accept"});
+            let (a, b) = tokio::join!(act(&server, &c.sup, &hz, body.clone()), act(&server, &c.admin, &hz, body.clone()));
+            assert_eq!((a.status, b.status), (201, 201), "{} {}", a.text, b.text);
+            let mut effects = vec![a.json["effect"].as_str().unwrap().to_owned(), b.json["effect"].as_str().unwrap().to_owned()];
+            effects.sort();
+            assert_eq!(effects, vec!["applied", "no_effect"]);
+            let detail = get(&server, &format!("/api/v1/hazards/{hz}"), &c.sup.token).await;
+            assert_eq!(detail.json["status"], "accepted");
+            assert_eq!(detail.json["actions"].as_array().unwrap().len(), 3);
+        }
+    }
 }

@@ -200,4 +200,32 @@ grid_server::backend_tests! {
         assert_eq!(rows.len(), 3);
         assert_eq!(rows[0][0], "id");
     }
+
+    async fn concurrent_resolutions_have_one_winner(server) {
+        let c = city(&server).await;
+        let g = &c.tree.grid;
+        make_user(&server, "w3", Role::Worker, std::slice::from_ref(g), None, None).await;
+        let w3 = Phone::login(&server, "w3").await;
+        let hh = new_id();
+        c.worker.push_ok(&server, vec![c.worker.m("households", &hh, g, json!({"address": "a", "phone": "1"}), json!({}))]).await;
+        let seen = pulled(&w3.pull_all(&server).await, &hh)["versions"]["phone"].clone();
+        c.worker.push_ok(&server, vec![c.worker.m("households", &hh, g, json!({"phone": "2"}), json!({"phone": seen}))]).await;
+        w3.push_ok(&server, vec![w3.m("households", &hh, g, json!({"phone": "3"}), json!({"phone": seen}))]).await;
+        let open = get(&server, "/api/v1/conflicts?status=open", &c.sup.token).await;
+        let id = open.json["items"][0]["id"].as_str().unwrap().to_owned();
+        let path = format!("/api/v1/conflicts/{id}/resolve");
+        let (keep_current, keep_incoming) = (json!({"keep": "current"}), json!({"keep": "incoming"}));
+        let (a, b) = tokio::join!(
+            post(&server, &path, &c.sup.token, &keep_current),
+            post(&server, &path, &c.admin.token, &keep_incoming),
+        );
+        let mut statuses = vec![a.status, b.status];
+        statuses.sort_unstable();
+        assert_eq!(statuses, vec![200, 409], "{} {}", a.text, b.text);
+        let winner = if a.status == 200 { &a } else { &b };
+        let kept = if winner.json["resolution"] == "current" { "2" } else { "3" };
+        assert_eq!(pulled(&c.worker.pull_all(&server).await, &hh)["fields"]["phone"], kept);
+        let audit = get(&server, "/api/v1/audit?action=conflict.resolve", &c.admin.token).await;
+        assert_eq!(audit.json["items"].as_array().unwrap().len(), 1, "only the winner wrote");
+    }
 }

@@ -308,8 +308,8 @@ pub fn record_action(
         .optional()?
         .ok_or_else(|| AppError::not_found("no such hazard"))?;
     lock_grid_clocks(conn, &[grid.as_str()])?;
-    let scope = ApiScope::of(conn, user)?;
-    let hazard = find_visible(conn, &scope, &id)?;
+    let sync_scope = grid_scope(conn, user)?;
+    let hazard = find_visible(conn, &ApiScope::from(&sync_scope), &id)?;
     let grid_id = hazard
         .grid_id
         .parse()
@@ -349,7 +349,6 @@ pub fn record_action(
         device: user.device_id,
         department: user.department.clone(),
     };
-    let sync_scope = grid_scope(conn, user)?;
     let verdict = {
         let mut store = DieselStore::new(conn, &sync_scope, now.millis());
         apply_mutation(&mut store, &caller, &mutation, now, clock)?

@@ -49,13 +49,7 @@ pub enum ApiScope {
 impl ApiScope {
     /// The scope of `user` (workers have none: the read API is for supervising roles).
     pub fn of(conn: &mut DbConnection, user: &AuthUser) -> AppResult<ApiScope> {
-        Ok(match grid_scope(conn, user)? {
-            GridScope::All => ApiScope::All,
-            GridScope::Grids(grids) => {
-                ApiScope::Grids(grids.iter().map(ToString::to_string).collect())
-            }
-            GridScope::Department(d) => ApiScope::Department(d),
-        })
+        Ok(ApiScope::from(&grid_scope(conn, user)?))
     }
 
     /// The grids this scope may read whole (`None`: all). Departments read no grid whole.
@@ -84,6 +78,18 @@ impl ApiScope {
             ApiScope::All => true,
             ApiScope::Grids(g) => g.iter().any(|x| x == grid),
             ApiScope::Department(_) => false,
+        }
+    }
+}
+
+impl From<&GridScope> for ApiScope {
+    fn from(scope: &GridScope) -> ApiScope {
+        match scope {
+            GridScope::All => ApiScope::All,
+            GridScope::Grids(grids) => {
+                ApiScope::Grids(grids.iter().map(ToString::to_string).collect())
+            }
+            GridScope::Department(d) => ApiScope::Department(d.clone()),
         }
     }
 }
