@@ -10,7 +10,10 @@
 use diesel::prelude::*;
 use serde_json::{json, Value};
 
-use super::{rfc3339, TimeKey};
+use sync_core::workflow::Role;
+
+use super::{rfc3339, ApiScope, TimeKey};
+use crate::auth::AuthUser;
 use crate::db::audit::AuditEntry;
 use crate::db::schema::{audit_log, conflicts, devices, hazards, users};
 use crate::db::DbConnection;
@@ -25,6 +28,28 @@ pub struct AuditScope {
     pub grids: Vec<String>,
     /// Users placed in the subtree.
     pub users: Vec<String>,
+}
+
+impl AuditScope {
+    /// What `user` may read: `None` for an admin (everything), their subtree otherwise.
+    pub fn of(conn: &mut DbConnection, user: &AuthUser) -> AppResult<Option<AuditScope>> {
+        if user.role == Role::Admin {
+            return Ok(None);
+        }
+        let areas = match user.area_id {
+            Some(a) => crate::db::areas::subtree_ids(conn, &a.to_string())?,
+            None => Vec::new(),
+        };
+        let grids = match ApiScope::of(conn, user)? {
+            ApiScope::Grids(g) => g,
+            _ => Vec::new(),
+        };
+        Ok(Some(AuditScope {
+            users: crate::db::users::ids_in_areas(conn, &areas)?,
+            areas,
+            grids,
+        }))
+    }
 }
 
 /// The filters of `GET /audit`.

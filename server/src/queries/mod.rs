@@ -47,7 +47,8 @@ pub enum ApiScope {
 }
 
 impl ApiScope {
-    /// The scope of `user` (workers have none: the read API is for supervising roles).
+    /// The scope of `user` (a worker's would be their grids, but the read API's handlers
+    /// refuse workers: their phones sync their grids).
     pub fn of(conn: &mut DbConnection, user: &AuthUser) -> AppResult<ApiScope> {
         Ok(ApiScope::from(&grid_scope(conn, user)?))
     }

@@ -5,17 +5,15 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use sync_core::ids::UserId;
-use sync_core::workflow::Role;
 
 use super::pagination::PageRequest;
 use utoipa::IntoParams;
 
 use crate::auth::{require_role, AuthUser};
 use crate::csv::list_response;
-use crate::db::{areas, users};
 use crate::error::AppResult;
 use crate::queries::audit::{self as q, AuditFilter, AuditScope};
-use crate::queries::{parse_range, ApiScope, TimeKey, SUPERVISING};
+use crate::queries::{parse_range, TimeKey, SUPERVISING};
 use crate::routes::openapi::schemas::{ErrorEnvelope, Page};
 use crate::state::AppState;
 
@@ -68,23 +66,7 @@ pub(crate) async fn list_audit(
     let (entries, next) = state
         .pool
         .run(move |conn| {
-            let scope = if user.role == Role::Admin {
-                None
-            } else {
-                let subtree = match user.area_id {
-                    Some(a) => areas::subtree_ids(conn, &a.to_string())?,
-                    None => Vec::new(),
-                };
-                let grids = match ApiScope::of(conn, &user)? {
-                    ApiScope::Grids(g) => g,
-                    _ => Vec::new(),
-                };
-                Some(AuditScope {
-                    users: users::ids_in_areas(conn, &subtree)?,
-                    areas: subtree,
-                    grids,
-                })
-            };
+            let scope = AuditScope::of(conn, &user)?;
             let f = AuditFilter {
                 scope,
                 action: query.action,
