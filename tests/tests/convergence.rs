@@ -569,11 +569,11 @@ impl<'e> Case<'e> {
                         true,
                     );
                 }
-                76..=93 => {
+                76..=91 => {
                     let _ = self.sync_step(i, true);
                 }
-                94..=95 => self.toggle_grid(),
-                96..=97 if self.worker.is_some() => self.kill_step(i),
+                92..=93 => self.toggle_grid(),
+                94..=97 if self.worker.is_some() => self.kill_step(i),
                 98 if self.restarts_on => {
                     self.env.restart().unwrap();
                     self.stats.restarts += 1;
@@ -714,7 +714,9 @@ impl<'e> Case<'e> {
         };
         let device = self.device(i).to_string();
         let side = self.env.side.clone();
-        let kill_after = Duration::from_millis(self.rng.random_range(1..250));
+        // A whole `grid-worker sync` takes a few tens of milliseconds here: kill within that
+        // window so the kill lands during start-up, the push or the pull.
+        let kill_after = Duration::from_millis(self.rng.random_range(1..25));
         let run = self.phones[i]
             .run_worker(&bin, &["sync"], kill_after)
             .unwrap();
