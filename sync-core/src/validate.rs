@@ -104,10 +104,10 @@ pub fn validate_write(
             Owner::Client => {}
         }
         let value = normalise(spec, value)?;
-        if spec.required && value.is_null() {
+        if spec.required && is_blank(&value) {
             return Err(reject(
                 RejectCode::MissingField,
-                format!("{name} cannot be null"),
+                format!("{name} cannot be empty"),
             ));
         }
         if spec.immutable {
@@ -131,7 +131,7 @@ pub fn validate_write(
                     out.insert(spec.name.into(), Value::String(actor.to_string()));
                 }
             }
-            if spec.required && out.get(spec.name).is_none_or(Value::is_null) {
+            if spec.required && out.get(spec.name).is_none_or(is_blank) {
                 return Err(reject(
                     RejectCode::MissingField,
                     format!("{collection} needs {}", spec.name),
@@ -140,6 +140,15 @@ pub fn validate_write(
         }
     }
     Ok(out)
+}
+
+/// Null, or text with nothing but white space: not a value for a required field.
+fn is_blank(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::String(s) => s.trim().is_empty(),
+        _ => false,
+    }
 }
 
 fn check_author(spec: &FieldSpec, value: &Value, actor: Option<UserId>) -> Result<(), Reason> {
@@ -289,6 +298,22 @@ mod tests {
             WriteContext::create(Some(me)),
         );
         assert_eq!(code(missing), RejectCode::MissingField);
+        for blank in ["", "  \t"] {
+            let empty = validate_write(
+                Collection::Households,
+                Op::Upsert,
+                &fields(json!({"address": blank})),
+                WriteContext::create(Some(me)),
+            );
+            assert_eq!(code(empty), RejectCode::MissingField, "{blank:?}");
+        }
+        let cleared = validate_write(
+            Collection::Households,
+            Op::Upsert,
+            &fields(json!({"address": ""})),
+            WriteContext::edit(Some(me), &fields(json!({"address": "a"}))),
+        );
+        assert_eq!(code(cleared), RejectCode::MissingField);
     }
 
     #[test]
