@@ -20,6 +20,8 @@ pub struct Meter {
     pub push_latencies: Vec<Duration>,
     pub pull_latencies: Vec<Duration>,
     pub errors: Vec<String>,
+    /// When the last successful push answered.
+    pub last_push_done: Option<Instant>,
 }
 
 impl Meter {
@@ -34,6 +36,7 @@ impl Meter {
         self.push_latencies.extend(&other.push_latencies);
         self.pull_latencies.extend(&other.pull_latencies);
         self.errors.extend(other.errors.iter().cloned());
+        self.last_push_done = self.last_push_done.max(other.last_push_done);
     }
 }
 
@@ -80,6 +83,7 @@ impl<T: Transport> Transport for Metered<T> {
             Ok(response) => {
                 m.push_latencies.push(took);
                 m.push_response_bytes += json_len(response);
+                m.last_push_done = Some(Instant::now());
             }
             Err(e) => m.errors.push(format!("push: {e}")),
         }

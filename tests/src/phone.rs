@@ -180,6 +180,7 @@ impl Phone {
                     return Ok(WorkerRun {
                         killed: false,
                         success: status.success(),
+                        code: status.code(),
                         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
                         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
                     });
@@ -190,6 +191,7 @@ impl Phone {
                     return Ok(WorkerRun {
                         killed: true,
                         success: false,
+                        code: None,
                         stdout: String::new(),
                         stderr: String::new(),
                     });
@@ -210,6 +212,8 @@ impl Phone {
 pub struct WorkerRun {
     pub killed: bool,
     pub success: bool,
+    /// The exit status (`None` when killed).
+    pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }

@@ -155,7 +155,7 @@ impl<'e> Case<'e> {
             keys.push(*key);
         }
         let restarts_on = rng.random_bool(0.12);
-        let worker = worker.filter(|_| rng.random_bool(0.15));
+        let worker = worker.filter(|_| rng.random_bool(0.3));
         Case {
             env,
             seed,

@@ -534,6 +534,10 @@ fn run(args: &Args) -> anyhow::Result<(Value, bool)> {
         results.push(h.join().map_err(|_| anyhow!("a phone thread panicked"))?);
     }
     let sync_wall = sync_start.elapsed();
+    let push_wall = |m: &Meter| {
+        m.last_push_done
+            .map_or(sync_wall, |t| t.saturating_duration_since(sync_start))
+    };
 
     // What the phones did.
     let mut meter = Meter::default();
@@ -651,6 +655,8 @@ fn run(args: &Args) -> anyhow::Result<(Value, bool)> {
             "wall_s": sync_wall.as_secs_f64(),
             "mutations": mutations,
             "mutations_per_s": mutations as f64 / sync_wall.as_secs_f64().max(1e-9),
+            "push_phase_s": push_wall(&meter).as_secs_f64(),
+            "push_mutations_per_s": mutations as f64 / push_wall(&meter).as_secs_f64().max(1e-9),
             "push_requests": meter.push_requests,
             "push_latency_ms": {
                 "p50": quantile_ms(&meter.push_latencies, 0.50),
