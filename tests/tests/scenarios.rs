@@ -528,10 +528,7 @@ fn withdrawal(env: &Env) {
 
 /// A lost phone must not leak what it no longer holds: after the purge, the withdrawn
 /// grid's personal data is in neither the replica file nor its WAL.
-///
-/// Ignored: fails today — sync-core deletes the rows, but SQLite keeps their bytes in the WAL
-/// (and in freed pages after a checkpoint) without `PRAGMA secure_delete` and a WAL
-/// truncation after the purge. Run with `--ignored` once that is fixed.
+/// (The replica runs with `secure_delete` and truncates its WAL after a purge.)
 fn withdrawn_data_is_wiped(env: &Env) {
     let mut site: Site = env.site("wipe").unwrap();
     let dir = scratch_dir("grid-wipe").unwrap();
@@ -572,7 +569,6 @@ fn withdrawn_data_is_wiped(env: &Env) {
 
 mod withdrawn_grid_data_is_wiped_from_the_replica_file {
     #[test]
-    #[ignore = "sync-core leaves purged rows in the WAL and free pages (no secure_delete); see the function's notes"]
     fn sqlite() {
         super::on_backend(
             grid_server::db::Backend::Sqlite,
