@@ -1,9 +1,13 @@
 //! Where the `grid-worker` binary (the reference phone client) is.
 //!
-//! `env!("CARGO_BIN_EXE_grid-worker")` exists only inside the crate that defines the binary.
-//! This crate depends on `grid-worker` as a dev-dependency, so `cargo test` builds the binary
-//! into the same target profile directory as the test executables: a test binary runs from
-//! `<target>/<profile>/deps/`, the worker is `<target>/<profile>/grid-worker`. The variable
+//! `env!("CARGO_BIN_EXE_grid-worker")` exists only inside the crate that defines the binary,
+//! and `grid-worker` has no library target, so a dev-dependency on it would be ignored by
+//! cargo ("missing a lib target") and build nothing. Instead the binary is looked up where
+//! cargo puts it: a test binary runs from `<target>/<profile>/deps/`, the worker is
+//! `<target>/<profile>/grid-worker`. `cargo test --workspace` builds it there (the `worker`
+//! package has integration tests, so cargo builds its binary with the rest, before any test
+//! runs); `cargo test -p grid-tests` alone does not — run `cargo build -p grid-worker` first,
+//! or the tests that need it print a notice and skip those scenarios. The variable
 //! `GRID_WORKER_BIN` overrides the search.
 
 use std::path::PathBuf;

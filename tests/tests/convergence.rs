@@ -82,6 +82,11 @@ struct Stats {
     rejections: u64,
     worker_runs: u64,
     kills: u64,
+    /// Kills after the process's push reached the server.
+    kills_after_push: u64,
+    /// …before the process stored the push's answer (the server committed, the phone still
+    /// shows the changes pending).
+    kills_response_lost: u64,
     restarts: u64,
     withdrawals: u64,
 }
@@ -99,6 +104,8 @@ impl Stats {
         self.rejections += o.rejections;
         self.worker_runs += o.worker_runs;
         self.kills += o.kills;
+        self.kills_after_push += o.kills_after_push;
+        self.kills_response_lost += o.kills_response_lost;
         self.restarts += o.restarts;
         self.withdrawals += o.withdrawals;
     }
@@ -716,7 +723,12 @@ impl<'e> Case<'e> {
         let side = self.env.side.clone();
         // A whole `grid-worker sync` takes a few tens of milliseconds here: kill within that
         // window so the kill lands during start-up, the push or the pull.
-        let kill_after = Duration::from_millis(self.rng.random_range(1..25));
+        let kill_after = Duration::from_millis(if self.rng.random_bool(0.5) {
+            self.rng.random_range(1..8)
+        } else {
+            self.rng.random_range(8..40)
+        });
+        let before = db::last_applied_seq(&side, &device).unwrap();
         let run = self.phones[i]
             .run_worker(&bin, &["sync"], kill_after)
             .unwrap();
@@ -733,6 +745,12 @@ impl<'e> Case<'e> {
                     break;
                 }
                 last = now;
+            }
+            if last != before {
+                self.stats.kills_after_push += 1;
+            }
+            if last != before && self.pending(i) > 0 {
+                self.stats.kills_response_lost += 1;
             }
         } else {
             assert!(
@@ -997,16 +1015,145 @@ impl<'e> Case<'e> {
     }
 }
 
+impl Case<'_> {
+    /// The review API shows the same conflicts as the table, with both values; a supervisor
+    /// reverses some of them, and the kept values reach every phone.
+    fn review_conflicts(&mut self) {
+        let env = self.env;
+        let grids = self.site.grids();
+        let rows = db::conflicts_in(&env.side, &grids).unwrap();
+        let mut listed = Vec::new();
+        for g in &grids {
+            let mut cursor: Option<String> = None;
+            loop {
+                let path = match &cursor {
+                    Some(c) => format!("/api/v1/conflicts?grid_id={g}&limit=500&cursor={c}"),
+                    None => format!("/api/v1/conflicts?grid_id={g}&limit=500"),
+                };
+                let page = env.admin.get(&path).unwrap();
+                listed.extend(page["items"].as_array().unwrap().iter().cloned());
+                match page["next_cursor"].as_str() {
+                    Some(c) => cursor = Some(c.to_owned()),
+                    None => break,
+                }
+            }
+        }
+        assert_eq!(
+            listed.len(),
+            rows.len(),
+            "GET /conflicts lists every stored conflict"
+        );
+        for row in &rows {
+            let item = listed
+                .iter()
+                .find(|c| {
+                    c["record_id"] == row.record_id.as_str()
+                        && c["field"] == row.field.as_str()
+                        && c["incoming"]["version"] == row.incoming_version.as_str()
+                })
+                .unwrap_or_else(|| panic!("conflict not listed: {row:?}"));
+            assert_eq!(item["current"]["value"], row.current_value, "{item}");
+            assert_eq!(item["incoming"]["value"], row.incoming_value, "{item}");
+            assert_eq!(item["winner"], row.winner.as_str(), "{item}");
+        }
+        if listed.is_empty() {
+            return;
+        }
+        // The supervisor reverses up to two of them (in the order the server recorded them).
+        let sup = self.site.user("sup").unwrap().username.clone();
+        let supervisor =
+            grid_tests::admin::Admin::login(&env.base_url, &sup, grid_tests::world::PASSWORD)
+                .unwrap();
+        let mut resolved = Vec::new();
+        for _ in 0..2.min(listed.len()) {
+            let c = listed.remove(self.rng.random_range(0..listed.len()));
+            let keep = if self.rng.random_bool(0.5) {
+                "current"
+            } else {
+                "incoming"
+            };
+            let resp = supervisor
+                .call(
+                    "POST",
+                    &format!("/api/v1/conflicts/{}/resolve", c["id"].as_str().unwrap()),
+                    Some(&serde_json::json!({"keep": keep})),
+                )
+                .unwrap();
+            assert_eq!(resp.status, 200, "resolve {c}: {}", resp.text);
+            self.log.push(format!(
+                "supervisor keeps {keep} of {}.{}",
+                c["record_id"], c["field"]
+            ));
+            resolved.push((c, keep));
+        }
+        // Only the last resolution of a field decides its value.
+        let mut kept: BTreeMap<(String, String), Value> = BTreeMap::new();
+        for (c, keep) in &resolved {
+            let key = (
+                c["record_id"].as_str().unwrap().to_owned(),
+                c["field"].as_str().unwrap().to_owned(),
+            );
+            kept.insert(key, c[*keep]["value"].clone());
+        }
+        for _ in 0..2 {
+            for i in 0..self.phones.len() {
+                let r = self.phones[i].sync().unwrap();
+                assert!(r.is_ok(), "p{i} after the review: {r:?}");
+            }
+        }
+        for ((record, field), value) in &kept {
+            let c = &resolved
+                .iter()
+                .find(|(c, _)| c["record_id"] == record.as_str())
+                .unwrap()
+                .0;
+            let export = env.admin.export(c["grid_id"].as_str().unwrap()).unwrap();
+            let rec = export[c["collection"].as_str().unwrap()]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["id"] == record.as_str())
+                .unwrap();
+            assert_eq!(
+                &rec[field.as_str()],
+                value,
+                "the kept value of {record}.{field}"
+            );
+        }
+        for (i, p) in self.phones.iter().enumerate() {
+            assert_converged(
+                env,
+                p,
+                &self.grids_of(i),
+                &format!("seed {} after the review", self.seed),
+            );
+        }
+    }
+}
+
 fn run_seed(env: &Env, seed: u64, worker: Option<PathBuf>) -> Stats {
     let mut case = Case::new(env, seed, worker);
     case.warm_up();
     let steps = case.rng.random_range(12..32);
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        for _ in 0..steps {
+        // Seeds with kill scenarios kill one `grid-worker sync` at least, on the phone with
+        // the most unsent work at a random moment of the run.
+        let forced_kill = case
+            .worker
+            .is_some()
+            .then(|| case.rng.random_range(0..steps));
+        for k in 0..steps {
+            if forced_kill == Some(k) {
+                let busiest = (0..case.phones.len())
+                    .max_by_key(|&i| case.pending(i))
+                    .unwrap_or(0);
+                case.kill_step(busiest);
+            }
             case.step();
         }
         case.settle();
         case.check();
+        case.review_conflicts();
     }));
     if let Err(e) = outcome {
         eprintln!("seed {seed} log:\n  {}", case.log.join("\n  "));
