@@ -80,8 +80,8 @@ impl Ledger {
         self.made.get(&device).map_or(0, Vec::len) as u64 + 1
     }
 
-    /// Note `count` new mutations of `device` on one record (a hazard report is two: the
-    /// hazard and its submit action — note them separately).
+    /// Note the next mutation of `device` (a hazard report is two: the hazard and its submit
+    /// action — note them one after the other).
     pub fn note(&mut self, device: DeviceId, made: Made) {
         self.made.entry(device).or_default().push(made);
     }
