@@ -185,8 +185,8 @@ impl LiveServer {
         let listener = loop {
             match TcpListener::bind(self.addr) {
                 Ok(l) => break l,
-                Err(e) if Instant::now() < deadline => {
-                    let _ = e;
+                // The old listener's port may linger for a moment.
+                Err(_) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(20));
                 }
                 Err(e) => bail!("cannot bind {} again: {e}", self.addr),
